@@ -1,0 +1,1 @@
+"""Burn-in: GEMM and collective suites, external tool parsers, verdicts, localization."""

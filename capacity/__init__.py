@@ -1,0 +1,1 @@
+"""Capacity: healthy capacity, whole NVL72 domains, power headroom."""

@@ -1,0 +1,1 @@
+"""The operator CLI: thin click commands that call the library and render results."""

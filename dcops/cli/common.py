@@ -1,0 +1,89 @@
+"""What every CLI command shares: the --json flag, rendering, config access.
+
+Commands follow one shape::
+
+    @click.command()
+    @json_option
+    @click.pass_context
+    def show(ctx: click.Context, as_json: bool) -> None:
+        cfg = get_config(ctx)
+        result = library_call(cfg, ...)          # plain data, may raise DcopsError
+        emit(result_as_dict, as_json, render=render_table)
+        ctx.exit(ExitCode.UNHEALTHY) if bad else None
+
+Errors are never caught here: :func:`dcops.cli.main.main` maps every
+``DcopsError`` to a one-line message and its exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dcops.config import Config
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(func: F) -> F:
+    """Add ``--json``: print machine-readable JSON on stdout instead of tables."""
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON on stdout instead of a table."
+    )(func)
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(soft_wrap=True)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
+
+
+def _default(obj: object) -> object:
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)
+
+
+def dump_json(data: object) -> str:
+    return json.dumps(data, indent=2, sort_keys=False, default=_default)
+
+
+def emit(data: object, as_json: bool, render: Callable[[Console], None] | None = None) -> None:
+    """Print ``data`` as JSON, or call ``render`` with a console for people."""
+    if as_json or render is None:
+        sys.stdout.write(dump_json(data) + "\n")
+        return
+    render(stdout_console())
+
+
+def get_config(ctx: click.Context) -> Config:
+    """The effective config (defaults < file < env < flags), loaded once per run."""
+    from dcops.config import Config
+
+    root = ctx.find_root()
+    obj = root.obj
+    if not isinstance(obj, dict):
+        obj = {}
+        root.obj = obj
+    cfg = obj.get("config")
+    if not isinstance(cfg, Config):
+        from dcops.config import load_config
+
+        cfg = load_config(obj.get("config_path"), overrides=obj.get("overrides", {}))
+        obj["config"] = cfg
+    return cfg

@@ -1,0 +1,78 @@
+"""The narrow interfaces (ports) through which dcops reaches hardware and hosts.
+
+Each port has real adapters (NVML, torch, SSH) and a simulated one
+(:mod:`dcops.sim`). Code above the ports sees only the records of
+:mod:`dcops.measurements`, never which adapter produced them.
+
+Errors: adapters raise :class:`dcops.errors.ConnectError` for an unreachable
+node, :class:`dcops.errors.CommandTimeout` when a call outlives its
+``timeout_s`` (a hung node), and other :class:`dcops.errors.BackendError`
+subclasses for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from dcops.measurements import (
+    CollectiveResult,
+    CommandResult,
+    GemmResult,
+    GpuRef,
+    NodeReading,
+)
+
+
+@runtime_checkable
+class GpuProbe(Protocol):
+    """NVML-like readings of a node's GPUs."""
+
+    def read(self, node: str, *, timeout_s: float | None = None) -> NodeReading:
+        """Snapshot every GPU of ``node``; GPUs that fell off the bus have ``lost=True``."""
+        ...
+
+
+@runtime_checkable
+class GemmEngine(Protocol):
+    """Runs a timed, seeded GEMM burn on GPUs."""
+
+    def run(
+        self,
+        gpus: Sequence[GpuRef],
+        *,
+        dtype: str,
+        duration_s: float,
+        seed: int,
+        timeout_s: float | None = None,
+    ) -> list[GemmResult]:
+        """Burn every GPU in ``gpus`` for ``duration_s``; one result per GPU."""
+        ...
+
+
+@runtime_checkable
+class CollectiveEngine(Protocol):
+    """Runs a collective over a group of GPUs across a size sweep."""
+
+    def run(
+        self,
+        op: str,
+        members: Sequence[GpuRef],
+        *,
+        sizes_bytes: Sequence[int],
+        iterations: int = 5,
+        timeout_s: float | None = None,
+    ) -> CollectiveResult:
+        """Time ``op`` over ``members`` at each size; check every result's correctness."""
+        ...
+
+
+@runtime_checkable
+class RemoteRunner(Protocol):
+    """Runs an argv list on a host (this machine, over SSH, or simulated)."""
+
+    def run(
+        self, host: str, argv: Sequence[str], *, timeout_s: float, stdin: str | None = None
+    ) -> CommandResult:
+        """Run ``argv`` on ``host``; a non-zero exit is a result, not an error."""
+        ...

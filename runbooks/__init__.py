@@ -1,0 +1,1 @@
+"""Runbooks: codified fixes run over SSH, dry-run first, destructive steps behind approval."""

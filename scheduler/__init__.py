@@ -1,0 +1,1 @@
+"""Scheduler bridge: tenants, the job spec, Slurm and Kubernetes backends, the tenant API."""

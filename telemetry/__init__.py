@@ -1,0 +1,1 @@
+"""Telemetry: GPU collectors, the Prometheus exporter, job stability and energy accounting."""

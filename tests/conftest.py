@@ -1,0 +1,33 @@
+"""Shared pytest setup: paths to the repository and ../shared fixtures, isolation of state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = (REPO / ".." / "shared").resolve()
+FIXTURES = SHARED / "fixtures"
+
+
+def shared_fixture(relpath: str) -> Path:
+    """A captured real output under ../shared/fixtures; skip the test when shared/ is absent."""
+    path = FIXTURES / relpath
+    if not path.exists():
+        pytest.skip(f"../shared/fixtures/{relpath} is not available (no ../shared beside the repo)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dcops_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own data/config dirs; no DCOPS_* leaks in from the caller."""
+    for key in list(os.environ):
+        if key.startswith("DCOPS_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    yield
