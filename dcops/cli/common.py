@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dcops.config import Config
+    from dcops.inventory import Site
+    from dcops.store import AuditLog, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -87,3 +89,34 @@ def get_config(ctx: click.Context) -> Config:
         cfg = load_config(obj.get("config_path"), overrides=obj.get("overrides", {}))
         obj["config"] = cfg
     return cfg
+
+
+def site_option(func: F) -> F:
+    """Add ``--site FILE`` (default: config ``site``, else this machine alone)."""
+    return click.option(
+        "--site",
+        "site_path",
+        type=click.Path(dir_okay=False),
+        help="Site file (YAML). Default: config 'site', else this machine alone.",
+    )(func)
+
+
+def load_current_site(ctx: click.Context, site_path: str | None) -> Site:
+    """The site named by --site, else by config, else the embedded local default."""
+    from dcops.inventory import load_site, local_site
+
+    path = site_path or get_config(ctx).site
+    return load_site(path) if path else local_site()
+
+
+def open_store(ctx: click.Context) -> Store:
+    """Open (creating and migrating if needed) the state store named by config."""
+    from dcops.store import Store
+
+    return Store(get_config(ctx).state_path)
+
+
+def open_audit(ctx: click.Context) -> AuditLog:
+    from dcops.store import AuditLog
+
+    return AuditLog(open_store(ctx), actor=get_config(ctx).actor)

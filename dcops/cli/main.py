@@ -1,0 +1,128 @@
+"""The ``dcops`` command: global options, lazy subcommands, and the one error handler.
+
+Subcommand modules are imported only when invoked, so ``dcops --help`` and
+``dcops --version`` never import pandas, torch, paramiko or kubernetes.
+
+Exit codes (see README): 0 ok, 1 unhealthy/failed result, 2 usage or input
+error, 3 internal or backend error, 4 busy (another run holds the lock),
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from dcops import __version__
+from dcops.errors import DcopsError, ExitCode
+
+#: name -> (module, attribute, one-line help). Add a domain's group here.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "inventory": ("dcops.cli.inventory", "inventory", "Show and check the site inventory."),
+    "audit": ("dcops.cli.audit", "audit", "Show and verify the audit log."),
+    "config": ("dcops.cli.config", "config", "Show the effective configuration."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*SUBCOMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in SUBCOMMANDS:
+            module_name, attr, _ = SUBCOMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module_name), attr)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help comes from the table, so listing commands imports nothing.
+        rows = [(name, SUBCOMMANDS[name][2]) for name in sorted(SUBCOMMANDS)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="dcops")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (TOML). Default: $DCOPS_CONFIG, then $XDG_CONFIG_HOME/dcops/config.toml.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Where state.db and telemetry live (default: $XDG_DATA_HOME/dcops).",
+)
+@click.option("--state-db", type=click.Path(dir_okay=False), help="State store file.")
+@click.option("--actor", help="Who to record in the audit log (default: your user name).")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    config_path: str | None,
+    data_dir: str | None,
+    state_db: str | None,
+    actor: str | None,
+    debug: bool,
+) -> None:
+    """Operate GPU data centers built from NVIDIA GB200 NVL72 racks.
+
+    Every reporting command takes --json. Exit codes: 0 ok, 1 unhealthy or
+    failed result, 2 usage or input error, 3 internal or backend error,
+    4 busy (another run holds the lock).
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+    ctx.obj["overrides"] = {"data_dir": data_dir, "state_db": state_db, "actor": actor}
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry: run the CLI, map every error to one line and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        code: Any = cli.main(args=args, prog_name="dcops", standalone_mode=False)
+    except DcopsError as exc:
+        if debug:
+            raise
+        click.echo(f"dcops: error: {exc}", err=True)
+        sys.exit(int(exc.exit_code))
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        exc.show()
+        sys.exit(ExitCode.INPUT)
+    except click.exceptions.Abort:
+        click.echo("dcops: interrupted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("dcops: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(ExitCode.OK)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"dcops: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
+            "(this is a bug; rerun with --debug for the traceback)",
+            err=True,
+        )
+        sys.exit(ExitCode.INTERNAL)
+    sys.exit(int(code) if isinstance(code, int) else ExitCode.OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,108 @@
+"""The SQLite state store: one file, WAL mode, versioned migrations.
+
+Default path: ``$XDG_DATA_HOME/dcops/state.db`` (``~/.local/share/dcops/state.db``),
+overridable with ``data_dir`` / ``state_db`` in config, ``DCOPS_STATE_DB`` or
+``--state-db``. Several processes may write at once: every write runs in an
+``IMMEDIATE`` transaction and waits (``busy_timeout``) for the others.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dcops.errors import StoreError
+from dcops.store.migrations import MIGRATIONS
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def utc_now() -> str:
+    """Timestamps in the store: UTC ISO-8601 with microseconds."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class Store:
+    """An open state store. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+            )
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
+        except OSError as exc:
+            raise StoreError(f"state store {self.path}: {exc.strerror or exc}") from exc
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            current = self.schema_version
+            if current > len(MIGRATIONS):
+                raise StoreError(
+                    f"state store {self.path} has schema {current}, newer than this dcops "
+                    f"({len(MIGRATIONS)}): upgrade dcops"
+                )
+            for version in range(current, len(MIGRATIONS)):
+                for statement in _statements(MIGRATIONS[version]):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {version + 1}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """An IMMEDIATE transaction: holds the write lock from the start; rolls back on error."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                self.conn.execute("ROLLBACK")
+                raise StoreError(f"state store {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        code = line.split("--", 1)[0]
+        buffer += code
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements

@@ -1,0 +1,111 @@
+"""Versioned schema migrations of the state store.
+
+Each entry upgrades ``PRAGMA user_version`` from its index to index + 1. Never
+edit a released migration: append a new one. Tables are laid out for what the
+store holds over time: burn-in/sweep runs and results, node lifecycle state,
+tenants, tokens and jobs, fleet baselines, and the audit chain.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema
+    """
+    CREATE TABLE audit_log (
+        seq        INTEGER PRIMARY KEY,          -- position in the chain, 1-based, no gaps
+        ts         TEXT    NOT NULL,             -- UTC ISO-8601 with microseconds
+        actor      TEXT    NOT NULL,             -- who: OS user, tenant:<name>, cron:<job>
+        action     TEXT    NOT NULL,             -- drain, resume, submit, cancel, runbook.step ...
+        target     TEXT    NOT NULL,             -- node hostlist, job id, tenant ...
+        evidence   TEXT    NOT NULL,             -- canonical JSON
+        outcome    TEXT    NOT NULL,             -- ok, failed, dry-run, refused ...
+        prev_hash  TEXT    NOT NULL,
+        hash       TEXT    NOT NULL UNIQUE
+    );
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+    CREATE TABLE runs (
+        run_id      TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,               -- burnin, sweep, recheck ...
+        started_at  TEXT NOT NULL,
+        finished_at TEXT,
+        status      TEXT NOT NULL,               -- running, pass, warn, fail, error, aborted
+        sku         TEXT,
+        targets     TEXT NOT NULL,               -- hostlist
+        params      TEXT NOT NULL DEFAULT '{}',  -- JSON
+        summary     TEXT NOT NULL DEFAULT '{}'   -- JSON
+    );
+    CREATE INDEX runs_kind_started ON runs(kind, started_at);
+
+    CREATE TABLE results (
+        run_id    TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+        node      TEXT NOT NULL,
+        gpu       INTEGER,                       -- NULL for node- or link-level results
+        "check"   TEXT NOT NULL,
+        metric    TEXT NOT NULL,
+        value     REAL,
+        threshold REAL,
+        status    TEXT NOT NULL,                 -- pass, warn, fail, error
+        message   TEXT NOT NULL DEFAULT '',
+        details   TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX results_run ON results(run_id);
+    CREATE INDEX results_node ON results(node);
+
+    CREATE TABLE node_state (
+        node                 TEXT PRIMARY KEY,
+        state                TEXT NOT NULL,      -- ok, suspect, drained, repair
+        since                TEXT NOT NULL,
+        reason               TEXT NOT NULL DEFAULT '',
+        drained_by_dcops     INTEGER NOT NULL DEFAULT 0,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0,
+        consecutive_passes   INTEGER NOT NULL DEFAULT 0,
+        evidence             TEXT NOT NULL DEFAULT '{}',
+        updated_at           TEXT NOT NULL
+    );
+
+    CREATE TABLE baselines (
+        sku        TEXT NOT NULL,
+        metric     TEXT NOT NULL,                -- e.g. gemm_bf16_tflops, all_reduce_busbw_gbps
+        scope      TEXT NOT NULL,                -- gpu, node, rack, domain
+        median     REAL NOT NULL,
+        mad        REAL NOT NULL,
+        samples    INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (sku, metric, scope)
+    );
+
+    CREATE TABLE tenants (
+        name       TEXT PRIMARY KEY,
+        contract   TEXT NOT NULL,                -- JSON: bindings, quota, output roots, limits
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE tenant_tokens (
+        token_id   TEXT PRIMARY KEY,             -- public id shown to operators
+        tenant     TEXT NOT NULL REFERENCES tenants(name),
+        token_hash TEXT NOT NULL UNIQUE,         -- hash of the secret; the secret is never stored
+        created_at TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT
+    );
+
+    CREATE TABLE jobs (
+        job_id         TEXT PRIMARY KEY,         -- dcops job id
+        tenant         TEXT NOT NULL,
+        backend        TEXT NOT NULL,
+        backend_job_id TEXT,
+        spec_hash      TEXT NOT NULL,
+        rendering      TEXT NOT NULL,            -- exactly what was submitted
+        gpus           INTEGER NOT NULL,
+        state          TEXT NOT NULL,
+        submitted_at   TEXT NOT NULL,
+        updated_at     TEXT NOT NULL
+    );
+    CREATE INDEX jobs_tenant ON jobs(tenant, state);
+    """,
+)
