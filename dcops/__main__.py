@@ -1,0 +1,5 @@
+"""``python -m dcops`` runs the CLI."""
+
+from dcops.cli.main import main
+
+main()
