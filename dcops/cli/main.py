@@ -24,6 +24,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "inventory": ("dcops.cli.inventory", "inventory", "Show and check the site inventory."),
     "audit": ("dcops.cli.audit", "audit", "Show and verify the audit log."),
     "config": ("dcops.cli.config", "config", "Show the effective configuration."),
+    "telemetry": (
+        "dcops.cli.telemetry",
+        "telemetry",
+        "Import job records and report job stability.",
+    ),
 }
 
 
