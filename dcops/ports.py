@@ -46,7 +46,11 @@ class GemmEngine(Protocol):
         seed: int,
         timeout_s: float | None = None,
     ) -> list[GemmResult]:
-        """Burn every GPU in ``gpus`` for ``duration_s``; one result per GPU."""
+        """Burn every GPU in ``gpus`` for ``duration_s``; one result per GPU that ran.
+
+        GPUs that cannot run (fallen off the bus, missing) are left out of the
+        results; callers compare against what they asked for.
+        """
         ...
 
 

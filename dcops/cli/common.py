@@ -44,7 +44,8 @@ def json_option(func: F) -> F:
 def stdout_console() -> Console:
     from rich.console import Console
 
-    return Console(soft_wrap=True)
+    # Piped output (cron mail, less, files) gets wide tables instead of 80 columns.
+    return Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def stderr_console() -> Console:

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "inventory": ("dcops.cli.inventory", "inventory", "Show and check the site inventory."),
     "audit": ("dcops.cli.audit", "audit", "Show and verify the audit log."),
     "config": ("dcops.cli.config", "config", "Show the effective configuration."),
+    "sim": ("dcops.cli.sim", "sim", "Load fleet-simulator scenarios and show measurements."),
     "telemetry": (
         "dcops.cli.telemetry",
         "telemetry",
