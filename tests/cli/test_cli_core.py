@@ -18,7 +18,10 @@ HEAVY = ("torch", "pandas", "paramiko", "kubernetes", "pynvml", "numpy", "pyarro
 def dcops(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dcops", *args],
-        capture_output=True, text=True, timeout=60, env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
         check=False,
     )
 
@@ -42,8 +45,9 @@ def test_version_and_help_import_nothing_heavy() -> None:
         "        assert e.code == 0, e.code\n"
         f"print('heavy=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert "Usage: dcops" in proc.stdout and "0.1.0" in proc.stdout
     assert proc.stdout.strip().splitlines()[-1] == "heavy="  # no heavy module was imported
 
@@ -67,11 +71,14 @@ def test_inventory_show_defaults_to_this_machine() -> None:
 
 
 def test_site_from_environment(tmp_path: Path) -> None:
-    proc = dcops("inventory", "node", "gb200-r01-t[03-04]", "--json",
-                 env={"DCOPS_SITE": str(EXAMPLE)})
+    proc = dcops(
+        "inventory", "node", "gb200-r01-t[03-04]", "--json", env={"DCOPS_SITE": str(EXAMPLE)}
+    )
     assert proc.returncode == 0, proc.stderr
     assert [(n["node"], n["tray"], n["domain"]) for n in json.loads(proc.stdout)] == [
-        ("gb200-r01-t03", 3, "r01"), ("gb200-r01-t04", 4, "r01")]
+        ("gb200-r01-t03", 3, "r01"),
+        ("gb200-r01-t04", 4, "r01"),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -129,8 +136,9 @@ def test_audit_verify_catches_tampering(tmp_path: Path) -> None:
     shown = dcops("--state-db", str(db), "audit", "show", "--json", "--last", "2")
     assert [r["target"] for r in json.loads(shown.stdout)] == ["n1", "n2"]
     conn = sqlite3.connect(db)
-    conn.executescript("DROP TRIGGER audit_log_no_update;"
-                       "UPDATE audit_log SET target = 'n9' WHERE seq = 2;")
+    conn.executescript(
+        "DROP TRIGGER audit_log_no_update;UPDATE audit_log SET target = 'n9' WHERE seq = 2;"
+    )
     conn.close()
     bad = dcops("--state-db", str(db), "audit", "verify")
     assert bad.returncode == 1

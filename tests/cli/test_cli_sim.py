@@ -12,8 +12,13 @@ DEMO = REPO / "examples" / "scenarios" / "demo.yaml"
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dcops", "sim", *args], capture_output=True,
-                          text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "dcops", "sim", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_demo_scenario_checks() -> None:
@@ -22,8 +27,15 @@ def test_demo_scenario_checks() -> None:
     data = json.loads(proc.stdout)
     assert (data["racks"], data["nodes"], data["gpus"], data["seed"]) == (2, 36, 144, 7)
     assert {f["kind"] for f in data["faults"]} == {
-        "slow_gemm", "nvlink_degraded", "sdc", "xid", "thermal_throttle", "ecc", "unreachable",
-        "hang"}
+        "slow_gemm",
+        "nvlink_degraded",
+        "sdc",
+        "xid",
+        "thermal_throttle",
+        "ecc",
+        "unreachable",
+        "hang",
+    }
 
 
 def test_same_seed_same_measurements_through_the_cli() -> None:
