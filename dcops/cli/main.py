@@ -23,7 +23,9 @@ from dcops.errors import DcopsError, ExitCode
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "inventory": ("dcops.cli.inventory", "inventory", "Show and check the site inventory."),
     "audit": ("dcops.cli.audit", "audit", "Show and verify the audit log."),
+    "burnin": ("dcops.cli.burnin", "burnin", "Burn-in suites and burn-in tool output parsers."),
     "config": ("dcops.cli.config", "config", "Show the effective configuration."),
+    "jobs": ("dcops.cli.jobs", "jobs", "Render tenant job specs for Slurm or Kubernetes."),
     "sim": ("dcops.cli.sim", "sim", "Load fleet-simulator scenarios and show measurements."),
     "telemetry": (
         "dcops.cli.telemetry",

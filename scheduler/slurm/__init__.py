@@ -1,0 +1,1 @@
+"""Slurm side of the scheduler bridge: batch-script rendering and JSON parsing (both pure)."""
