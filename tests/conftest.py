@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# Test rigs (real local services), each a plugin giving session fixtures.
+pytest_plugins = ["tests.rig.ssh"]
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()
 FIXTURES = SHARED / "fixtures"

@@ -11,6 +11,7 @@ error, 3 internal or backend error, 4 busy (another run holds the lock),
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 from typing import Any
 
@@ -92,6 +93,9 @@ def cli(
     ctx.obj["config_path"] = config_path
     ctx.obj["overrides"] = {"data_dir": data_dir, "state_db": state_db, "actor": actor}
     ctx.obj["debug"] = debug
+    if not debug:
+        # paramiko logs a traceback for every failed handshake: normal for a dead node.
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
 def main(argv: list[str] | None = None) -> None:
