@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 # Test rigs (real local services), each a plugin giving session fixtures.
-pytest_plugins = ["tests.rig.ssh"]
+pytest_plugins = ["tests.rig.slurm", "tests.rig.ssh"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = (REPO / ".." / "shared").resolve()

@@ -241,3 +241,13 @@ def _render_dcgm(console: Console, result: DcgmDiagResult) -> None:
     for line in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(line)}", highlight=False)
     console.print(f"overall: {_styled(result.overall)}")
+
+
+def _add_run_commands() -> None:
+    from dcops.cli.burnin_run import history, run, show
+
+    for command in (run, history, show):
+        burnin.add_command(command)
+
+
+_add_run_commands()

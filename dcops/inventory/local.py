@@ -58,10 +58,20 @@ def sku_for_gpu_name(name: str | None) -> str | None:
     return None
 
 
-def local_site(gpus: LocalGpus | None = None, hostname: str | None = None) -> Site:
-    """A one-node site for this machine (its GPUs through NVML, else a CPU-only node)."""
+def local_hostname() -> str:
+    """This machine's short host name: the node name of the local site."""
+    return socket.gethostname().split(".")[0] or "localhost"
+
+
+def local_site(
+    gpus: LocalGpus | None = None, hostname: str | None = None, cpu_ranks: int = 1
+) -> Site:
+    """A one-node site for this machine (its GPUs through NVML, else a CPU-only node).
+
+    Without GPUs, ``cpu_ranks`` CPU ranks stand in for GPUs (burn-in ``--ranks``).
+    """
     gpus = gpus if gpus is not None else detect_gpus()
-    host = hostname or socket.gethostname().split(".")[0] or "localhost"
+    host = hostname or local_hostname()
     sku = sku_for_gpu_name(gpus.name) if gpus.count else None
     if gpus.count and sku is None:
         sku = "h100"  # an unknown NVIDIA GPU: closest generic profile; thresholds stay relative
@@ -69,7 +79,7 @@ def local_site(gpus: LocalGpus | None = None, hostname: str | None = None) -> Si
         name="local",
         sku=sku or "cpu",
         nodes=(host,),
-        gpus_per_node=gpus.count if gpus.count else 1,
+        gpus_per_node=gpus.count if gpus.count else cpu_ranks,
         domain=host,
     )
     return Site(

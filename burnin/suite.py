@@ -1,0 +1,297 @@
+"""Run a burn-in suite over the ports and judge it: the orchestration behind ``burnin run``.
+
+The suite is the same whatever sits behind the ports (the fleet simulator,
+torch on this machine's GPUs or CPU ranks)::
+
+    1. probe every node (in parallel, bounded): unreachable / hung -> error
+    2. GEMM for the profile's rounds, one engine call per node and round (a node
+       that hangs or dies mid-burn is an error for that node, not for the run)
+    3. probe again: XIDs, throttling, ECC, remapped rows, lost GPUs during the burn
+    4. the profile's collective per tray, then per NVLink domain
+    5. localize the culprits of every domain sweep that fell short
+    6. roll everything up: GPU -> node -> rack -> run
+
+Nothing here judges: :mod:`burnin.verdicts` does. Nothing here writes the store
+or acts on nodes: :mod:`burnin.service` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from burnin.localize import Localization, localize
+from burnin.profiles import Thresholds
+from burnin.verdicts import (
+    Finding,
+    Status,
+    Verdict,
+    collective_error,
+    judge_collectives,
+    judge_gemm,
+    judge_readings,
+    layout_from_site,
+    node_error,
+    rollup,
+    slow_gpus,
+)
+from dcops.errors import DcopsError
+from dcops.inventory import Site
+from dcops.measurements import CollectiveResult, GemmResult, GpuRef, NodeReading
+from dcops.ports import CollectiveEngine, GemmEngine, GpuProbe
+
+#: progress(stage, done, total): the CLI draws a progress bar from it.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SuitePorts:
+    """What a suite runs on. ``probe``/``collectives`` may be absent (a CPU-only box)."""
+
+    site: Site
+    gemm: GemmEngine
+    probe: GpuProbe | None = None
+    collectives: CollectiveEngine | None = None
+    backend: str = "sim"  # sim | local | slurm | ssh: recorded with the run
+
+
+@dataclass(frozen=True)
+class SuiteOptions:
+    nodes: tuple[str, ...]
+    gemm_rounds: int | None = None  # None: the profile's
+    gemm_duration_s: float | None = None
+    gemm_dtype: str | None = None
+    collectives: bool = True
+    localize: bool = True
+    probe_timeout_s: float = 10.0
+    gemm_timeout_s: float | None = None  # None: duration x 3 + 60 s
+    collective_timeout_s: float = 600.0
+    concurrency: int = 64
+    seed: int = 1000
+
+
+@dataclass
+class SuiteRun:
+    verdict: Verdict
+    findings: list[Finding]
+    localizations: dict[str, Localization] = field(default_factory=dict)
+    gemm_tflops: dict[GpuRef, float] = field(default_factory=dict)  # mean over rounds
+    busbw_gbps: dict[str, float] = field(default_factory=dict)  # group label -> peak busbw
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def run_suite(
+    ports: SuitePorts,
+    thresholds: Thresholds,
+    options: SuiteOptions,
+    progress: Progress = _no_progress,
+) -> SuiteRun:
+    """Measure and judge ``options.nodes`` (see the module docstring)."""
+    site = ports.site
+    nodes = list(options.nodes)
+    g = thresholds.gemm
+    dtype = options.gemm_dtype or g.dtype
+    rounds_n = options.gemm_rounds or g.rounds
+    duration = options.gemm_duration_s if options.gemm_duration_s is not None else g.duration_s
+    gemm_timeout = options.gemm_timeout_s or duration * 3 + 60.0
+    findings: list[Finding] = []
+    failed_nodes: set[str] = set()
+    pool = ThreadPoolExecutor(max_workers=max(1, min(options.concurrency, len(nodes) or 1)))
+
+    def node_failed(node: str, exc: DcopsError, during: str) -> None:
+        if node not in failed_nodes:
+            failed_nodes.add(node)
+            findings.append(node_error(node, exc, during=during))
+
+    # 1. probe before
+    readings: list[NodeReading] = []
+    if ports.probe is not None:
+        readings += _probe_all(ports.probe, nodes, options, pool, node_failed, progress, "probe")
+    else:
+        progress("probe", len(nodes), len(nodes))
+    reachable = [n for n in nodes if n not in failed_nodes]
+
+    # 2. GEMM, one call per node and round, nodes in parallel
+    rounds: list[list[GemmResult]] = []
+    total = rounds_n * len(reachable)
+    done = 0
+    for r in range(rounds_n):
+        this_round: list[GemmResult] = []
+
+        def burn(node: str, seed: int = options.seed + r) -> list[GemmResult]:
+            return ports.gemm.run(
+                site.gpus(node),
+                dtype=dtype,
+                duration_s=duration,
+                seed=seed,
+                timeout_s=gemm_timeout,
+            )
+
+        live = [n for n in reachable if n not in failed_nodes]
+        for node, outcome in zip(live, pool.map(_catching(burn), live), strict=True):
+            done += 1
+            progress("gemm", done, total)
+            if isinstance(outcome, DcopsError):
+                node_failed(node, outcome, "gemm")
+            else:
+                this_round.extend(outcome)
+        rounds.append(this_round)
+    ran = [n for n in reachable if n not in failed_nodes]
+    expected = [gpu for n in ran for gpu in site.gpus(n)]
+    gemm_findings = judge_gemm(rounds, g, expected=expected)
+    findings += gemm_findings
+
+    # 3. probe after: what the burn did to the GPUs
+    if ports.probe is not None and ran:
+        readings += _probe_all(ports.probe, ran, options, pool, node_failed, progress, "probe")
+        ok_nodes = [n for n in ran if n not in failed_nodes]
+        findings += judge_readings(
+            [r for r in readings if r.node in ok_nodes],
+            thresholds.health,
+            expected_gpus={n: site.node(n).gpus_per_node for n in ok_nodes},
+            slow=slow_gpus(gemm_findings),
+        )
+    pool.shutdown(wait=False, cancel_futures=True)
+
+    # 4./5. collectives per tray, then per domain, localizing short domains
+    run = SuiteRun(verdict=rollup([], {}), findings=findings)
+    if ports.collectives is not None and options.collectives:
+        _collectives(ports, thresholds, options, readings, failed_nodes, run, progress)
+
+    run.gemm_tflops = _mean_tflops(rounds)
+    required = ("gemm", "gpu_health") if ports.probe is not None else ("gemm",)
+    run.verdict = rollup(findings, layout_from_site(site, set(nodes)), required_gpu_checks=required)
+    run.params = {
+        "backend": ports.backend,
+        "dtype": dtype,
+        "gemm_rounds": rounds_n,
+        "gemm_duration_s": duration,
+        "collective_op": thresholds.collectives.op,
+        "collective_sizes_bytes": list(thresholds.collectives.sizes_bytes),
+        "probe": ports.probe is not None,
+        "collectives": ports.collectives is not None and options.collectives,
+        "seed": options.seed,
+    }
+    return run
+
+
+def _catching(
+    func: Callable[[str], list[GemmResult]],
+) -> Callable[[str], list[GemmResult] | DcopsError]:
+    def call(node: str) -> list[GemmResult] | DcopsError:
+        try:
+            return func(node)
+        except DcopsError as exc:
+            return exc
+
+    return call
+
+
+def _probe_all(
+    probe: GpuProbe,
+    nodes: Sequence[str],
+    options: SuiteOptions,
+    pool: ThreadPoolExecutor,
+    node_failed: Callable[[str, DcopsError, str], None],
+    progress: Progress,
+    stage: str,
+) -> list[NodeReading]:
+    def read(node: str) -> NodeReading | DcopsError:
+        try:
+            return probe.read(node, timeout_s=options.probe_timeout_s)
+        except DcopsError as exc:
+            return exc
+
+    out: list[NodeReading] = []
+    for i, (node, outcome) in enumerate(zip(nodes, pool.map(read, nodes), strict=True)):
+        progress(stage, i + 1, len(nodes))
+        if isinstance(outcome, DcopsError):
+            node_failed(node, outcome, stage)
+        else:
+            out.append(outcome)
+    return out
+
+
+def _collectives(
+    ports: SuitePorts,
+    thresholds: Thresholds,
+    options: SuiteOptions,
+    readings: list[NodeReading],
+    failed_nodes: set[str],
+    run: SuiteRun,
+    progress: Progress,
+) -> None:
+    assert ports.collectives is not None
+    engine = ports.collectives
+    site = ports.site
+    c = thresholds.collectives
+    live = [n for n in options.nodes if n not in failed_nodes]
+    lost = {gr.gpu for r in readings for gr in r.gpus if gr.lost}
+    seen = {gr.gpu for r in readings for gr in r.gpus}
+    trays = {
+        n: [x for x in site.gpus(n) if x not in lost and (not readings or x in seen)] for n in live
+    }
+    domain_of = {n: site.domain_of(n) for n in options.nodes}
+    domains: dict[str, list[str]] = {}
+    for n in live:
+        domains.setdefault(domain_of[n], []).append(n)
+    groups: list[tuple[str, list[GpuRef]]] = [(n, m) for n, m in trays.items() if len(m) > 1] + [
+        (f"domain {d}", [x for n in ns for x in trays[n]])
+        for d, ns in domains.items()
+        if len(ns) > 1
+    ]
+    results: list[CollectiveResult] = []
+    for i, (label, members) in enumerate(groups):
+        progress("collectives", i, len(groups))
+        try:
+            result = engine.run(
+                c.op, members, sizes_bytes=c.sizes_bytes, timeout_s=options.collective_timeout_s
+            )
+        except DcopsError as exc:
+            run.findings.append(collective_error(c.op, members, exc))
+            if label.startswith("domain ") and options.localize:
+                _localize(engine, label, domains, trays, thresholds, options, run)
+            continue
+        results.append(result)
+        run.busbw_gbps[label] = result.peak_busbw_gbps
+        if label.startswith("domain ") and options.localize:
+            own = judge_collectives([result], c, domain_of=domain_of)
+            if any(f.status is not Status.PASS for f in own):
+                _localize(engine, label, domains, trays, thresholds, options, run)
+    progress("collectives", len(groups), len(groups))
+    run.findings += judge_collectives(results, c, domain_of=domain_of)
+
+
+def _localize(
+    engine: CollectiveEngine,
+    label: str,
+    domains: dict[str, list[str]],
+    trays: dict[str, list[GpuRef]],
+    thresholds: Thresholds,
+    options: SuiteOptions,
+    run: SuiteRun,
+) -> None:
+    domain = label.removeprefix("domain ")
+    loc = localize(
+        engine,
+        {n: trays[n] for n in domains[domain]},
+        thresholds,
+        known_short=True,
+        timeout_s=options.collective_timeout_s,
+    )
+    run.localizations[domain] = loc
+    run.findings += loc.findings()
+
+
+def _mean_tflops(rounds: Sequence[Sequence[GemmResult]]) -> dict[GpuRef, float]:
+    sums: dict[GpuRef, list[float]] = {}
+    for round_ in rounds:
+        for r in round_:
+            sums.setdefault(r.gpu, []).append(r.tflops)
+    return {gpu: sum(v) / len(v) for gpu, v in sums.items()}

@@ -1,0 +1,346 @@
+"""``dcops burnin run|history|show``: certify hardware, store the verdict, act on it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from dcops.cli.common import (
+    emit,
+    get_config,
+    json_option,
+    open_audit,
+    progress_bar,
+)
+from dcops.errors import ExitCode, InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from burnin.suite import SuitePorts
+    from dcops.node_actions import NodeActions
+
+_STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
+
+
+@click.command("run")
+@click.option(
+    "--sim",
+    "scenario",
+    type=click.Path(dir_okay=False),
+    help="Run on the fleet simulator with this scenario.",
+)
+@click.option("--local", is_flag=True, help="Run on this machine (its GPUs, or CPU ranks).")
+@click.option("--nodes", "hostlist", help="Only these nodes (hostlist).")
+@click.option("--rack", "rack_name", help="Only this rack.")
+@click.option(
+    "--thresholds",
+    "thresholds_file",
+    type=click.Path(dir_okay=False),
+    help="Site threshold overrides (YAML) on top of the SKU profile.",
+)
+@click.option("--rounds", type=click.IntRange(1, 100), help="GEMM rounds (default: profile).")
+@click.option("--duration", type=click.FloatRange(0.01), help="Seconds per GEMM round.")
+@click.option("--dtype", help="GEMM dtype: bf16, fp16, fp8, tf32, fp32 (default: profile).")
+@click.option(
+    "--ranks",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="--local without GPUs: CPU ranks standing in for GPUs.",
+)
+@click.option("--no-collectives", is_flag=True, help="Skip collective sweeps.")
+@click.option(
+    "--probe-timeout",
+    type=click.FloatRange(0.01),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for a node's readings (hung nodes take this long).",
+)
+@click.option("--apply", is_flag=True, help="Drain failing nodes (and resume with --recheck).")
+@click.option(
+    "--recheck",
+    is_flag=True,
+    help="Re-test nodes dcops drained; resume those that pass (with --apply).",
+)
+@click.option("--force", is_flag=True, help="Override the drain circuit breaker.")
+@click.option(
+    "--node-actions",
+    "node_actions",
+    help="Node-actions backend for --apply/--recheck (default: config slurm.node_actions).",
+)
+@click.option(
+    "--max-drain-rack",
+    type=click.FloatRange(0, 1),
+    default=0.34,
+    show_default=True,
+    help="Circuit breaker: largest share of a rack drained in one run.",
+)
+@click.option(
+    "--max-drain-fleet",
+    type=click.FloatRange(0, 1),
+    default=0.25,
+    show_default=True,
+    help="Circuit breaker: largest share of the fleet drained in one run.",
+)
+@click.option(
+    "--report",
+    "report_dir",
+    type=click.Path(file_okay=False),
+    help="Write an HTML report with per-tray heatmaps to this directory.",
+)
+@json_option
+@click.pass_context
+def run(
+    ctx: click.Context,
+    scenario: str | None,
+    local: bool,
+    hostlist: str | None,
+    rack_name: str | None,
+    thresholds_file: str | None,
+    rounds: int | None,
+    duration: float | None,
+    dtype: str | None,
+    ranks: int,
+    no_collectives: bool,
+    probe_timeout: float,
+    apply: bool,
+    recheck: bool,
+    force: bool,
+    node_actions: str | None,
+    max_drain_rack: float,
+    max_drain_fleet: float,
+    report_dir: str | None,
+    as_json: bool,
+) -> None:
+    """Burn in GPUs, trays and racks; judge every GPU, tray and rack; localize culprits.
+
+    Exit 0 when everything passes, 1 when anything is warn/fail/error, 2 for bad input.
+    """
+    from burnin.profiles import load_thresholds
+    from burnin.service import ActionPolicy, dcops_drained, execute
+    from burnin.suite import SuiteOptions
+
+    if bool(scenario) == bool(local):
+        if not scenario and not local and (hostlist or rack_name):
+            raise InputError(
+                "burn-in across nodes through Slurm or SSH is not available yet: run "
+                "'dcops burnin run --local' on each node, or use --sim"
+            )
+        raise InputError("choose one of --sim SCENARIO or --local")
+    if recheck and not (apply or node_actions):
+        pass  # a dry recheck: tests the nodes, reports what it would resume
+    closers: list[Any] = []
+    try:
+        ports = _sim_ports(scenario, closers) if scenario else _local_ports(ranks, closers)
+        site = ports.site
+        nodes = _targets(site, hostlist, rack_name)
+        thresholds = load_thresholds(site.sku, override=thresholds_file)
+        actions = _node_actions(ctx, node_actions, ports) if (apply or recheck) else None
+        if recheck:
+            if actions is None:
+                raise InputError("--recheck needs a node-actions backend")
+            nodes = dcops_drained(actions, nodes)
+            if not nodes:
+                emit(
+                    {
+                        "kind": "recheck",
+                        "nodes": [],
+                        "actions": [],
+                        "message": "no node drained by dcops to recheck",
+                    },
+                    as_json,
+                    lambda c: c.print("no node drained by dcops to recheck"),
+                )
+                return
+        options = SuiteOptions(
+            nodes=tuple(nodes),
+            gemm_rounds=rounds,
+            gemm_duration_s=duration,
+            gemm_dtype=dtype,
+            collectives=not no_collectives,
+            probe_timeout_s=probe_timeout,
+        )
+        policy = ActionPolicy(
+            apply=apply,
+            force=force,
+            max_drain_rack=max_drain_rack,
+            max_drain_fleet=max_drain_fleet,
+            recheck=recheck,
+        )
+        audit = open_audit(ctx)
+        with progress_bar(not as_json) as progress:
+            report = execute(
+                ports,
+                thresholds,
+                options,
+                store=audit.store,
+                audit=audit,
+                actions=actions,
+                policy=policy,
+                progress=progress,
+            )
+    finally:
+        for close in closers:
+            close()
+    if report_dir:
+        from burnin.html import write_report
+
+        report["report_file"] = str(write_report(report, report_dir))
+    emit(report, as_json, lambda console: _render(console, report))
+    if report["status"] != "pass":
+        ctx.exit(ExitCode.UNHEALTHY)
+
+
+def _sim_ports(scenario: str, closers: list[Any]) -> SuitePorts:
+    from burnin.suite import SuitePorts
+    from dcops.sim import SimFleet
+
+    fleet = SimFleet.from_file(scenario)
+    closers.append(fleet.close)
+    return SuitePorts(
+        site=fleet.site,
+        gemm=fleet.gemm,
+        probe=fleet.probe,
+        collectives=fleet.collectives,
+        backend="sim",
+    )
+
+
+def _local_ports(ranks: int, closers: list[Any]) -> SuitePorts:
+    from burnin.local import local_ports
+
+    return local_ports(ranks=ranks, closers=closers)
+
+
+def _targets(site: Any, hostlist: str | None, rack_name: str | None) -> list[str]:
+    nodes: list[str] = site.nodes()
+    if rack_name:
+        rack_nodes = set(site.rack(rack_name).nodes)
+        nodes = [n for n in nodes if n in rack_nodes]
+    if hostlist:
+        chosen = set(site.select(hostlist))
+        nodes = [n for n in nodes if n in chosen]
+    if not nodes:
+        raise InputError("no node selected")
+    return nodes
+
+
+def _node_actions(ctx: click.Context, name: str | None, ports: SuitePorts) -> NodeActions:
+    from dcops.node_actions import RecordingNodeActions, create
+
+    cfg = get_config(ctx)
+    backend = name or cfg.slurm.node_actions
+    if backend in ("record", "recording"):
+        return RecordingNodeActions(ports.site.nodes())
+    options: dict[str, Any] = {}
+    if backend.startswith("slurm") and cfg.slurm.conf:
+        options["slurm_conf"] = cfg.slurm.conf
+    return create(backend, **options)
+
+
+def _render(console: Console, report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    s = report["summary"]
+    console.print(
+        f"[bold]{report['kind']} {report['run_id']}[/bold] ({report['sku']}, "
+        f"{report['params'].get('backend')}): [{_STYLE[report['status']]}]"
+        f"{report['status'].upper()}[/] — nodes: {s['pass']} pass, {s['warn']} warn, "
+        f"{s['fail']} fail, {s['error']} error"
+    )
+    table = Table(show_lines=False)
+    for col in ("node", "rack", "status", "GPU", "check", "metric", "value", "threshold", "why"):
+        table.add_column(col, overflow="fold")
+    for node in report["nodes"]:
+        if node["status"] == "pass":
+            continue
+        rows = [("-", r) for r in node["reasons"]] + [
+            (str(g["index"]), r) for g in node["gpus"] for r in g["reasons"]
+        ]
+        for gpu, r in rows or [("-", {"check": "-", "message": ""})]:
+            table.add_row(
+                node["node"],
+                node["rack"],
+                f"[{_STYLE[node['status']]}]{node['status']}[/]",
+                gpu,
+                str(r.get("check", "")),
+                str(r.get("metric", "")),
+                _num(r.get("value")),
+                _num(r.get("threshold")),
+                str(r.get("message", ""))[:90],
+            )
+    if table.row_count:
+        console.print(table)
+    for loc in report["localization"]:
+        console.print(
+            f"localized {loc['kind']} {loc['target']} in domain {loc['domain']}: "
+            f"{loc['domain_rounds']} collective rounds (all-pairs: {loc['all_pairs_rounds']})"
+        )
+    for action in report["actions"]:
+        console.print(
+            f"{action['action']} {action['nodes']}: {action['outcome']}"
+            + (f" — {action['message']}" if action.get("message") else "")
+        )
+
+
+def _num(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+@click.command("history")
+@click.option("--last", "limit", type=click.IntRange(1), default=20, show_default=True)
+@json_option
+@click.pass_context
+def history(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """List recent burn-in runs, newest first."""
+    from burnin.service import history as list_runs
+
+    runs = list_runs(open_audit(ctx).store, limit)
+
+    def render(console: Console) -> None:
+        from rich.table import Table
+
+        if not runs:
+            console.print("no burn-in runs yet")
+            return
+        table = Table()
+        for col in (
+            "run",
+            "kind",
+            "started (UTC)",
+            "status",
+            "sku",
+            "targets",
+            "pass/warn/fail/error",
+        ):
+            table.add_column(col)
+        for r in runs:
+            s = r["summary"]
+            table.add_row(
+                r["run_id"],
+                r["kind"],
+                r["started_at"][:19],
+                f"[{_STYLE.get(r['status'], 'white')}]{r['status']}[/]",
+                r["sku"] or "",
+                r["targets"],
+                f"{s.get('pass', 0)}/{s.get('warn', 0)}/{s.get('fail', 0)}/{s.get('error', 0)}",
+            )
+        console.print(table)
+
+    emit(runs, as_json, render)
+
+
+@click.command("show")
+@click.argument("run_id")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """Show a stored burn-in run (the same report as when it ran)."""
+    from burnin.service import load_run
+
+    report = load_run(open_audit(ctx).store, run_id)
+    emit(report, as_json, lambda console: _render(console, report))

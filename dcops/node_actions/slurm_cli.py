@@ -1,0 +1,150 @@
+"""Slurm node actions through its command-line clients (``scontrol``, ``sinfo``).
+
+Every command is an argv list, run either here (:class:`dcops.remote.LocalRunner`)
+or on a head node through a
+:class:`dcops.ports.RemoteRunner` (SSH), which quotes at its own boundary::
+
+    actions = SlurmCliNodeActions(slurm_conf="/tmp/dcops-rig/slurm/etc/slurm.conf")
+    actions.drain("sim-r01-t[03-04]", "dcops: nvlink errors on gpu2")
+    actions.states("sim-r01-t03")["sim-r01-t03"].drain     # True
+
+Drain is ``scontrol update NodeName=<hostlist> State=DRAIN Reason=<reason>``,
+resume ``State=RESUME``. States come from ``scontrol --json show node``
+(Slurm >= 23.02) or, where scontrol has no ``--json`` (22.05 and older),
+``sinfo --json``; the source is found on first use and kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from dcops.errors import SchedulerError, UnknownNodeError
+from dcops.hostlist import compress
+from dcops.measurements import CommandResult
+from dcops.node_actions.base import (
+    NodeActionFeature,
+    SchedulerNodeState,
+    check_reason,
+    node_names,
+    register,
+)
+from dcops.node_actions.slurm_json import parse_nodes_json
+from dcops.ports import RemoteRunner
+
+#: What scontrol prints for a node name slurmctld does not know.
+_UNKNOWN_NODE_MARKERS = ("invalid node name", "node not found", "no such node")
+
+
+def _first_line(*texts: str) -> str:
+    for text in texts:
+        for line in text.splitlines():
+            if line.strip():
+                return line.strip()
+    return "no output"
+
+
+@register("slurm-cli")
+class SlurmCliNodeActions:
+    """NodeActions for Slurm, via scontrol/sinfo locally or on a head node."""
+
+    name = "slurm-cli"
+    features = frozenset(NodeActionFeature)
+
+    def __init__(
+        self,
+        *,
+        slurm_conf: str | Path | None = None,
+        runner: RemoteRunner | None = None,
+        host: str = "localhost",
+        env: Mapping[str, str] | None = None,
+        timeout_s: float = 30.0,
+    ) -> None:
+        """``runner``/``host``: where to run (default: here, :class:`dcops.remote.LocalRunner`).
+
+        ``slurm_conf`` (as ``SLURM_CONF``) and ``env`` (more variables, e.g.
+        ``SLURM_TIME_FORMAT``) reach the commands as ``env K=V ... scontrol ...``,
+        the same here and over SSH.
+        """
+        self.slurm_conf = str(slurm_conf) if slurm_conf is not None else None
+        self.host = host
+        self.timeout_s = timeout_s
+        self.env = dict(env or {})
+        if self.slurm_conf is not None:
+            self.env["SLURM_CONF"] = self.slurm_conf
+        if runner is None:
+            from dcops.remote.local import LocalRunner
+
+            runner = LocalRunner()
+        self.runner: RemoteRunner = runner
+        self._json_source: str | None = None  # "scontrol" or "sinfo", found on first use
+
+    # --- the port ---------------------------------------------------------------------
+
+    def drain(self, nodes: str | Iterable[str], reason: str) -> list[str]:
+        names = node_names(nodes)
+        text = check_reason(reason)
+        if not names:
+            return []
+        self.states(names)  # every name known, or UnknownNodeError before any change
+        self._scontrol_update(names, "DRAIN", reason=text)
+        return names
+
+    def resume(self, nodes: str | Iterable[str]) -> list[str]:
+        names = node_names(nodes)
+        if not names:
+            return []
+        current = self.states(names)
+        todo = [n for n in names if current[n].drain or current[n].down]
+        if todo:
+            self._scontrol_update(todo, "RESUME")
+        return todo
+
+    def states(self, nodes: str | Iterable[str] | None = None) -> dict[str, SchedulerNodeState]:
+        every = self._all_states()
+        if nodes is None:
+            return every
+        names = node_names(nodes)
+        missing = [n for n in names if n not in every]
+        if missing:
+            raise UnknownNodeError(f"not known to Slurm: {compress(missing)}")
+        return {n: every[n] for n in names}
+
+    # --- commands ---------------------------------------------------------------------
+
+    def _run(self, argv: Sequence[str]) -> CommandResult:
+        prefix = ["env", *(f"{k}={v}" for k, v in self.env.items())] if self.env else []
+        result = self.runner.run(self.host, [*prefix, *argv], timeout_s=self.timeout_s)
+        if result.returncode in (126, 127):  # the shell's "cannot execute" / "not found"
+            raise SchedulerError(
+                f"{argv[0]} on {self.host}: {_first_line(result.stderr, result.stdout)}"
+                " (is the Slurm client installed?)"
+            )
+        return result
+
+    def _scontrol_update(self, names: list[str], state: str, *, reason: str | None = None) -> None:
+        argv = ["scontrol", "update", f"NodeName={compress(names)}", f"State={state}"]
+        if reason is not None:
+            argv.append(f"Reason={reason}")
+        result = self._run(argv)
+        if result.ok:
+            return
+        message = _first_line(result.stderr, result.stdout)
+        if any(marker in message.lower() for marker in _UNKNOWN_NODE_MARKERS):
+            raise UnknownNodeError(f"not known to Slurm: {compress(names)} ({message})")
+        raise SchedulerError(f"scontrol update State={state} on {compress(names)}: {message}")
+
+    def _all_states(self) -> dict[str, SchedulerNodeState]:
+        if self._json_source in (None, "scontrol"):
+            result = self._run(["scontrol", "--json", "show", "node"])
+            if result.ok:
+                self._json_source = "scontrol"
+                return parse_nodes_json(result.stdout)
+            message = _first_line(result.stderr, result.stdout)
+            if not any(m in message.lower() for m in ("unrecognized option", "invalid option")):
+                raise SchedulerError(f"scontrol show node: {message}")
+            self._json_source = "sinfo"  # scontrol of 22.05 and older has no --json
+        result = self._run(["sinfo", "--all", "--json"])
+        if not result.ok:
+            raise SchedulerError(f"sinfo --json: {_first_line(result.stderr, result.stdout)}")
+        return parse_nodes_json(result.stdout)
