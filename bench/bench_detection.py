@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from burnin.localize import localize
 from burnin.profiles import Thresholds, load_thresholds
+from burnin.suite import SuiteOptions, flagged_gpus, run_suite, sim_ports
 from dcops.sim import SimFleet
-from tests.burnin._sim_burnin import burnin_sim, flagged_gpus
 
 HARD = [
     {"kind": "sdc"},
@@ -69,7 +69,8 @@ def detection(noise: float, trials: int, racks: int, th: Thresholds) -> dict[str
         data, slow, hard = scenario(1000 * trial + int(noise * 1000), noise, racks)
         fleet = SimFleet.from_dict(data)
         try:
-            run = burnin_sim(fleet, th)
+            options = SuiteOptions(nodes=tuple(fleet.site.nodes()), probe_timeout_s=0.02)
+            run = run_suite(sim_ports(fleet), th, options)
         finally:
             fleet.close()
         flagged = flagged_gpus(run.verdict)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from burnin.localize import Localization, localize
 from burnin.profiles import Thresholds
@@ -42,6 +42,9 @@ from dcops.inventory import Site
 from dcops.measurements import CollectiveResult, GemmResult, GpuRef, NodeReading
 from dcops.ports import CollectiveEngine, GemmEngine, GpuProbe
 
+if TYPE_CHECKING:
+    from dcops.sim import SimFleet
+
 #: progress(stage, done, total): the CLI draws a progress bar from it.
 Progress = Callable[[str, int, int], None]
 
@@ -55,6 +58,29 @@ class SuitePorts:
     probe: GpuProbe | None = None
     collectives: CollectiveEngine | None = None
     backend: str = "sim"  # sim | local | slurm | ssh: recorded with the run
+
+
+def sim_ports(fleet: SimFleet) -> SuitePorts:
+    """The simulator's adapters as suite ports."""
+    return SuitePorts(
+        site=fleet.site,
+        gemm=fleet.gemm,
+        probe=fleet.probe,
+        collectives=fleet.collectives,
+        backend="sim",
+    )
+
+
+def flagged_gpus(verdict: Verdict) -> set[str]:
+    """GPUs whose own verdict, or whose node's own findings, are not pass."""
+    out: set[str] = set()
+    for rack in verdict.children:
+        for node in rack.children:
+            node_bad = any(f.status is not Status.PASS for f in node.findings)
+            for gpu in node.children:
+                if node_bad or gpu.status is not Status.PASS:
+                    out.add(gpu.target)
+    return out
 
 
 @dataclass(frozen=True)

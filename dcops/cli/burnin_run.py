@@ -194,18 +194,12 @@ def run(
 
 
 def _sim_ports(scenario: str, closers: list[Any]) -> SuitePorts:
-    from burnin.suite import SuitePorts
+    from burnin.suite import sim_ports
     from dcops.sim import SimFleet
 
     fleet = SimFleet.from_file(scenario)
     closers.append(fleet.close)
-    return SuitePorts(
-        site=fleet.site,
-        gemm=fleet.gemm,
-        probe=fleet.probe,
-        collectives=fleet.collectives,
-        backend="sim",
-    )
+    return sim_ports(fleet)
 
 
 def _local_ports(ranks: int, closers: list[Any]) -> SuitePorts:
