@@ -1,0 +1,133 @@
+"""The health-check interface: what to run on a node, and a pure judgement of its output.
+
+A check is agentless: it names the argv lists to run on a node (standard tools
+only: ``nvidia-smi -q -x``, ``journalctl``, ``dcgmi``, reads of ``/sys`` and
+``/proc``), and judges their results centrally. Running and judging are apart,
+so every check is tested on captured real output and on the simulator::
+
+    check = get_check("xid")
+    argvs = check.commands(facts)                     # what the sweep runs on the node
+    results = [runner.run(node, argv, timeout_s=10) for argv in argvs]
+    findings = check.judge(results, facts)            # pure
+
+``CheckStatus`` per finding: ``ok``, ``warn``, ``fail`` (unhealthy) or
+``error`` (the check could not tell: command missing, unparsable output).
+``fatal`` marks findings that drain at once (XID 79, uncorrectable ECC, a
+missing GPU); other failures make a node *suspect* first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from dcops.errors import UnknownNameError
+from dcops.measurements import CommandResult
+
+
+class CheckStatus(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One finding of one check on one node (optionally one GPU)."""
+
+    check: str
+    node: str
+    status: CheckStatus
+    message: str = ""
+    fatal: bool = False
+    gpu: int | None = None
+    metric: str = ""
+    value: Any = None
+    threshold: Any = None
+    action: str = ""  # recommended operator action (XID table), "" when none
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "node": self.node,
+            "status": self.status.value,
+            "message": self.message,
+            "fatal": self.fatal,
+            "gpu": self.gpu,
+            "metric": self.metric,
+            "value": self.value,
+            "threshold": self.threshold,
+            "action": self.action,
+            "evidence": dict(self.evidence),
+        }
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the inventory and the site baseline expect of a node, and the sweep context."""
+
+    node: str
+    sku: str
+    expected_gpus: int
+    baseline: Mapping[str, str] = field(default_factory=dict)  # driver_version, vbios ...
+    since_s: float | None = None  # Unix time of the last sweep (XID window start)
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Check(Protocol):
+    name: str
+    description: str
+
+    def commands(self, facts: NodeFacts) -> Sequence[Sequence[str]]:
+        """The argv lists to run on the node, in order."""
+        ...
+
+    def judge(self, results: Sequence[CommandResult], facts: NodeFacts) -> list[CheckResult]:
+        """Pure: the findings from the commands' results (same order as ``commands``)."""
+        ...
+
+
+_C = TypeVar("_C", bound=Callable[[], Check])
+_REGISTRY: dict[str, Callable[[], Check]] = {}
+
+
+def register_check(name: str) -> Callable[[_C], _C]:
+    """Decorator for a check factory (usually the class): available as ``name``."""
+
+    def deco(factory: _C) -> _C:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def _load_builtin() -> None:
+    import importlib
+
+    try:
+        importlib.import_module("dcops.health.checks")
+    except ModuleNotFoundError as exc:  # pragma: no cover - while checks are being written
+        if exc.name != "dcops.health.checks":
+            raise
+
+
+def check_names() -> list[str]:
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_check(name: str) -> Check:
+    _load_builtin()
+    if name not in _REGISTRY:
+        raise UnknownNameError("check", name, list(_REGISTRY))
+    return _REGISTRY[name]()
+
+
+def get_checks(names: Sequence[str] | None = None) -> list[Check]:
+    """The named checks (all registered ones when ``names`` is None)."""
+    return [get_check(n) for n in (names if names is not None else check_names())]

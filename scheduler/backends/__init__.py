@@ -1,0 +1,1 @@
+"""Scheduler backends (slurm-cli, slurm-rest, slurm-pyslurm, kubernetes) behind one Protocol."""

@@ -1,0 +1,156 @@
+"""The scheduler-backend port: submit, status, list, logs, cancel — for one tenant at a time.
+
+Every call takes the :class:`~scheduler.tenancy.TenantContract` of the caller;
+backends act *as* that tenant (its Slurm user/account, its namespace) and never
+return another tenant's jobs. A job id of another tenant gives
+:class:`~dcops.errors.UnknownNameError` ("not found"), never "forbidden".
+
+Backends declare what they can do (:class:`BackendFeature`) and are found by
+name in a registry; an unknown name lists the valid ones; a backend whose
+library is missing (pyslurm, kubernetes) is reported by :func:`availability`,
+not raised at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from dcops.errors import UnknownNameError
+from scheduler.tenancy import AdmittedJob, TenantContract
+
+
+class BackendFeature(StrEnum):
+    SUBMIT = "submit"
+    STATUS = "status"
+    LIST = "list"
+    LOGS = "logs"
+    CANCEL = "cancel"
+    QUOTA_ENFORCED = "quota-enforced"  # the scheduler itself enforces the GPU quota
+    NODE_ACTIONS = "node-actions"  # drain/resume or cordon/uncordon
+    DRY_RUN = "dry-run"  # server-side validation without creating anything
+
+
+class JobState(StrEnum):
+    """Normalized job states (the telemetry schema's, plus pending/running)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMEOUT = "timeout"
+    NODE_FAIL = "node_fail"
+    PREEMPTED = "preempted"
+    OUT_OF_MEMORY = "out_of_memory"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a backend submitted: its job id and the exact rendering."""
+
+    backend: str
+    backend_job_id: str
+    rendering: str
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    backend: str
+    backend_job_id: str
+    tenant: str
+    name: str
+    state: JobState
+    reason: str = ""
+    gpus: int = 0
+    nodes: str = ""  # hostlist
+    submit_time_s: float | None = None
+    start_time_s: float | None = None
+    end_time_s: float | None = None
+    exit_code: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.state in (JobState.PENDING, JobState.RUNNING)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "backend_job_id": self.backend_job_id,
+            "tenant": self.tenant,
+            "name": self.name,
+            "state": self.state.value,
+            "reason": self.reason,
+            "gpus": self.gpus,
+            "nodes": self.nodes,
+            "submit_time_s": self.submit_time_s,
+            "start_time_s": self.start_time_s,
+            "end_time_s": self.end_time_s,
+            "exit_code": self.exit_code,
+        }
+
+
+@runtime_checkable
+class SchedulerBackend(Protocol):
+    name: str
+    features: frozenset[BackendFeature]
+
+    def submit(self, job: AdmittedJob) -> Submission:
+        """Submit an admitted job as its tenant."""
+        ...
+
+    def status(self, tenant: TenantContract, backend_job_id: str) -> JobStatus:
+        """One job of ``tenant``; another tenant's id -> UnknownNameError."""
+        ...
+
+    def list(self, tenant: TenantContract, *, active_only: bool = False) -> list[JobStatus]:
+        """The tenant's jobs only."""
+        ...
+
+    def logs(self, tenant: TenantContract, backend_job_id: str, *, tail_bytes: int = 65536) -> str:
+        """The job's output (stdout/stderr), bounded."""
+        ...
+
+    def cancel(self, tenant: TenantContract, backend_job_id: str) -> None:
+        """Cancel the tenant's job; another tenant's id -> UnknownNameError."""
+        ...
+
+    def gpus_in_use(self, tenant: TenantContract) -> int:
+        """GPUs held or requested by the tenant's active jobs (for admission)."""
+        ...
+
+
+_B = TypeVar("_B", bound=Callable[..., SchedulerBackend])
+_REGISTRY: dict[str, Callable[..., SchedulerBackend]] = {}
+
+
+def register_backend(name: str) -> Callable[[_B], _B]:
+    def deco(factory: _B) -> _B:
+        _REGISTRY[name] = factory
+        return factory
+
+    return deco
+
+
+def backend_names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def create_backend(name: str, /, **options: Any) -> SchedulerBackend:
+    if name not in _REGISTRY:
+        raise UnknownNameError("scheduler backend", name, list(_REGISTRY))
+    return _REGISTRY[name](**options)
+
+
+def availability(checks: Mapping[str, Callable[[], str | None]]) -> dict[str, str]:
+    """name -> "ok" or why it is unavailable (e.g. pyslurm not importable / version mismatch)."""
+    return {name: (check() or "ok") for name, check in checks.items()}
+
+
+def total_gpus(jobs: Sequence[JobStatus]) -> int:
+    return sum(j.gpus for j in jobs if j.active)
