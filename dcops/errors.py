@@ -13,7 +13,9 @@ stderr and the error's ``exit_code``; anything else is a bug.
     │   ├── SiteError                       bad site (inventory) file
     │   ├── ScenarioError                   bad simulator scenario file
     │   ├── UnknownNodeError                a node the inventory does not hold
-    │   └── UnknownNameError                unknown SKU, backend, check, run id...
+    │   ├── UnknownNameError                unknown SKU, backend, check, run id...
+    │   ├── QuotaExceededError              a tenant's request is over its quota
+    │   └── AuthenticationError             an API credential is bad, revoked or expired
     ├── BackendError                exit 3  an adapter's service or library failed
     │   ├── RemoteError                     remote execution
     │   │   ├── ConnectError                host unreachable / refused / auth failed
@@ -109,6 +111,14 @@ class UnknownNameError(InputError):
         self.kind = kind
         self.name = name
         self.known = tuple(known)
+
+
+class QuotaExceededError(InputError):
+    """A tenant's request would exceed its quota; nothing was submitted."""
+
+
+class AuthenticationError(InputError):
+    """An API credential is malformed, unknown, revoked or expired (HTTP 401)."""
 
 
 class BackendError(DcopsError):

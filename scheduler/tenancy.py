@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dcops.errors import InputError
+from dcops.errors import InputError, QuotaExceededError
 from scheduler.guards import (
     DNS_LABEL,
     IMAGE_REF,
@@ -225,7 +225,7 @@ def admit(
         raise InputError(f"gpus_in_use: must be >= 0, got {gpus_in_use}")
     requested = spec.resources.gpus_total
     if gpus_in_use + requested > tenant.gpu_quota:
-        raise InputError(
+        raise QuotaExceededError(
             f"resources: {requested} GPUs requested + {gpus_in_use} in use exceeds tenant "
             f"{tenant.name!r} quota of {tenant.gpu_quota} GPUs"
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -19,7 +20,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from burnin.suite import SuitePorts
+    from dcops.config import Config
     from dcops.node_actions import NodeActions
+    from dcops.ports import RemoteRunner
+    from dcops.remote.ssh_settings import SshSettings
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
 
@@ -34,6 +38,27 @@ _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
 @click.option("--local", is_flag=True, help="Run on this machine (its GPUs, or CPU ranks).")
 @click.option("--nodes", "hostlist", help="Only these nodes (hostlist).")
 @click.option("--rack", "rack_name", help="Only this rack.")
+@click.option(
+    "--site",
+    "site_path",
+    type=click.Path(dir_okay=False),
+    help="--nodes/--rack without --sim/--local: the site file (default: config 'site').",
+)
+@click.option(
+    "--launcher",
+    type=click.Choice(["auto", "slurm", "ssh"]),
+    default="auto",
+    show_default=True,
+    help="Across nodes: Slurm job steps, or SSH (auto: slurm when a slurmctld answers).",
+)
+@click.option(
+    "--remote-python",
+    default="python3",
+    show_default=True,
+    help="Python on the nodes (dcops and torch installed there).",
+)
+@click.option("--partition", help="--launcher slurm: the partition to allocate from.")
+@click.option("--exclusive", is_flag=True, help="--launcher slurm: allocate nodes exclusively.")
 @click.option(
     "--thresholds",
     "thresholds_file",
@@ -98,6 +123,11 @@ def run(
     local: bool,
     hostlist: str | None,
     rack_name: str | None,
+    site_path: str | None,
+    launcher: str,
+    remote_python: str,
+    partition: str | None,
+    exclusive: bool,
     thresholds_file: str | None,
     rounds: int | None,
     duration: float | None,
@@ -122,18 +152,26 @@ def run(
     from burnin.service import ActionPolicy, dcops_drained, execute
     from burnin.suite import SuiteOptions
 
-    if bool(scenario) == bool(local):
-        if not scenario and not local and (hostlist or rack_name):
-            raise InputError(
-                "burn-in across nodes through Slurm or SSH is not available yet: run "
-                "'dcops burnin run --local' on each node, or use --sim"
-            )
-        raise InputError("choose one of --sim SCENARIO or --local")
+    remote = not scenario and not local and bool(hostlist or rack_name)
+    if bool(scenario) == bool(local) and not remote:
+        raise InputError("choose one of --sim SCENARIO, --local, or --nodes/--rack with a site")
     if recheck and not (apply or node_actions):
         pass  # a dry recheck: tests the nodes, reports what it would resume
     closers: list[Any] = []
     try:
-        ports = _sim_ports(scenario, closers) if scenario else _local_ports(ranks, closers)
+        if remote:
+            ports = _remote_ports(
+                ctx,
+                site_path,
+                hostlist,
+                rack_name,
+                RemoteChoice(launcher, remote_python, partition, exclusive, rounds, duration),
+                closers,
+            )
+        elif scenario:
+            ports = _sim_ports(scenario, closers)
+        else:
+            ports = _local_ports(ranks, closers)
         site = ports.site
         nodes = _targets(site, hostlist, rack_name)
         thresholds = load_thresholds(site.sku, override=thresholds_file)
@@ -184,6 +222,10 @@ def run(
     finally:
         for close in closers:
             close()
+    if remote and not report["params"].get("probe"):
+        from burnin.remote.ports import PROBE_NOTE
+
+        report["params"]["probe_note"] = PROBE_NOTE
     if report_dir:
         from burnin.html import write_report
 
@@ -206,6 +248,81 @@ def _local_ports(ranks: int, closers: list[Any]) -> SuitePorts:
     from burnin.local import local_ports
 
     return local_ports(ranks=ranks, closers=closers)
+
+
+@dataclass(frozen=True)
+class RemoteChoice:
+    """The flags of a burn-in across nodes (``--nodes/--rack`` without --sim/--local)."""
+
+    launcher: str
+    python: str
+    partition: str | None
+    exclusive: bool
+    rounds: int | None
+    duration_s: float | None
+
+
+def _remote_ports(
+    ctx: click.Context,
+    site_path: str | None,
+    hostlist: str | None,
+    rack_name: str | None,
+    choice: RemoteChoice,
+    closers: list[Any],
+) -> SuitePorts:
+    from burnin.profiles import load_thresholds
+    from burnin.remote import RemoteOptions, SlurmOptions, remote_ports
+    from dcops.inventory import load_site
+
+    cfg = get_config(ctx)
+    path = site_path or cfg.site
+    if not path:
+        raise InputError("--nodes/--rack across nodes need a site: --site FILE or config 'site'")
+    site = load_site(path)
+    nodes = _targets(site, hostlist, rack_name)
+    g = load_thresholds(site.sku).gemm
+    rounds = choice.rounds or g.rounds
+    duration = choice.duration_s if choice.duration_s is not None else g.duration_s
+    # the allocation outlives the GEMM rounds plus a generous margin for collectives
+    time_limit_s = rounds * (duration * 3 + 60.0) + 3600.0
+    options = RemoteOptions(
+        launcher=choice.launcher,
+        python=choice.python,
+        slurm=SlurmOptions(
+            partition=choice.partition, exclusive=choice.exclusive, time_limit_s=time_limit_s
+        ),
+        slurm_conf=cfg.slurm.conf,
+    )
+
+    def ssh_runner() -> RemoteRunner:
+        from dcops.remote.ssh import SshRunner
+
+        return SshRunner(_ssh_settings(cfg))
+
+    def address(node: str) -> str:
+        from dcops.remote.ssh_settings import SshResolver
+
+        return SshResolver(_ssh_settings(cfg)).resolve(node).hostname
+
+    return remote_ports(
+        site, nodes, options, closers=closers, ssh_runner=ssh_runner, address=address
+    )
+
+
+def _ssh_settings(cfg: Config) -> SshSettings:
+    from dcops.remote.ssh_settings import SshSettings
+
+    s = cfg.ssh
+    return SshSettings(
+        user=s.user,
+        port=s.port,
+        identity_files=s.identity_files,
+        known_hosts=s.known_hosts,
+        ssh_config=s.ssh_config,
+        connect_timeout_s=s.connect_timeout_s,
+        command_timeout_s=s.command_timeout_s,
+        max_connections=s.max_connections,
+    )
 
 
 def _targets(site: Any, hostlist: str | None, rack_name: str | None) -> list[str]:

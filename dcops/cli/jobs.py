@@ -1,26 +1,228 @@
-"""``dcops jobs``: tenant jobs through the scheduler bridge (render for now).
+"""``dcops jobs``: tenant jobs through the scheduler bridge (operator side).
 
-Exit codes: 0 rendered; 2 the spec or tenant file breaks a rule (one line on
-stderr, via the main handler); 3 internal failure.
+``submit`` admits a spec against a stored tenant's contract and quota and
+submits it as that tenant; ``list``/``status``/``logs``/``cancel`` act on jobs
+of the state store; ``render`` prints what would be submitted.
+
+Exit codes: 0 done; 2 the spec/tenant breaks a rule, over quota, or an unknown
+tenant/job (one line on stderr, via the main handler); 3 scheduler or store
+failure.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+
+from dcops.cli.common import emit, get_config, json_option, open_store
+from dcops.cli.jobs_client import api_options, client_from_options
+from dcops.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dcops.store import Store
+    from scheduler.service import Bridge
+
+BACKEND_CHOICES = ["slurm-cli", "slurm-rest", "slurm-pyslurm", "kubernetes"]
+
+
+def _bridge(ctx: click.Context, store: Store) -> Bridge:
+    from dcops.store import AuditLog
+    from scheduler.service import Bridge
+
+    options: dict[str, dict[str, Any]] = {}
+    url = os.environ.get("DCOPS_SLURMRESTD_URL")
+    if url:
+        options["slurm-rest"] = {"url": url}
+    return Bridge(store, AuditLog(store, actor=get_config(ctx).actor), backend_options=options)
 
 
 @click.group("jobs")
 def jobs() -> None:
-    """Tenant jobs: render what the bridge would submit to Slurm or Kubernetes."""
+    """Tenant jobs: submit, list, status, logs, cancel, render (Slurm or Kubernetes)."""
+
+
+@jobs.command("submit")
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tenant", "tenant_name", help="Tenant (from the state store; operators).")
+@click.option(
+    "--backend",
+    default="slurm-cli",
+    show_default=True,
+    type=click.Choice(BACKEND_CHOICES),
+    help="Scheduler backend.",
+)
+@api_options
+@json_option
+@click.pass_context
+def submit(
+    ctx: click.Context,
+    spec: Path,
+    tenant_name: str | None,
+    backend: str,
+    api_url: str | None,
+    token_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Submit SPEC: as a tenant through the API (--api, token), or as an operator (--tenant).
+
+    Admission and quota come first, then the scheduler; every submission is audited.
+    """
+    from scheduler.tenants.store import get_tenant
+
+    client = client_from_options(api_url, token_file)
+    if client is not None:
+        from dcops.cli.jobs_client import submit_command
+
+        submit_command(client, spec, as_json)
+        return
+    if not tenant_name:
+        raise InputError("give --tenant NAME (operator) or --api URL with a tenant token")
+
+    with open_store(ctx) as store:
+        tenant = get_tenant(store, tenant_name)
+        record = _bridge(ctx, store).submit(tenant, spec, backend)
+    emit(
+        record.to_dict(),
+        as_json,
+        render=lambda c: c.print(
+            f"submitted {record.job_id} ({record.backend} job {record.backend_job_id}, "
+            f"{record.gpus} GPUs) for tenant {record.tenant}"
+        ),
+    )
+
+
+@jobs.command("list")
+@click.option("--tenant", "tenant_name", help="Only this tenant's jobs (refreshed live).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+@api_options
+@json_option
+@click.pass_context
+def list_(
+    ctx: click.Context,
+    tenant_name: str | None,
+    limit: int,
+    api_url: str | None,
+    token_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Jobs submitted through the bridge, newest first (a tenant sees only its own)."""
+    from scheduler.tenants.store import get_tenant
+
+    client = client_from_options(api_url, token_file)
+    if client is not None:
+        from dcops.cli.jobs_client import list_command
+
+        list_command(client, False, as_json)
+        return
+
+    with open_store(ctx) as store:
+        tenant = get_tenant(store, tenant_name) if tenant_name else None
+        rows = [r.to_dict() for r in _bridge(ctx, store).list(tenant, limit=limit)]
+
+    def render(console: Console) -> None:
+        from rich.table import Table
+
+        table = Table("job", "tenant", "backend", "backend id", "gpus", "state", "submitted")
+        for r in rows:
+            table.add_row(
+                r["job_id"],
+                r["tenant"],
+                r["backend"],
+                str(r["backend_job_id"] or ""),
+                str(r["gpus"]),
+                r["state"],
+                r["submitted_at"][:19],
+            )
+        console.print(table)
+
+    emit(rows, as_json, render=render)
+
+
+@jobs.command("status")
+@click.argument("job_id")
+@api_options
+@json_option
+@click.pass_context
+def status(
+    ctx: click.Context, job_id: str, api_url: str | None, token_file: Path | None, as_json: bool
+) -> None:
+    """Live status of bridge job JOB_ID."""
+    client = client_from_options(api_url, token_file)
+    if client is not None:
+        from dcops.cli.jobs_client import status_command
+
+        status_command(client, job_id, as_json)
+        return
+    with open_store(ctx) as store:
+        bridge = _bridge(ctx, store)
+        record = bridge.status(bridge.tenant_of(job_id), job_id)
+    data = record.to_dict()
+
+    def render(console: Console) -> None:
+        for key, value in data.items():
+            console.print(f"{key:16} {'' if value is None else value}")
+
+    emit(data, as_json, render=render)
+
+
+@jobs.command("logs")
+@click.argument("job_id")
+@click.option(
+    "--tail-bytes",
+    default=65536,
+    show_default=True,
+    type=click.IntRange(1, 16 * 1024 * 1024),
+    help="Last bytes of each output file.",
+)
+@api_options
+@click.pass_context
+def logs(
+    ctx: click.Context, job_id: str, tail_bytes: int, api_url: str | None, token_file: Path | None
+) -> None:
+    """Print the end of JOB_ID's stdout/stderr (read as the tenant's user)."""
+    client = client_from_options(api_url, token_file)
+    if client is not None:
+        from dcops.cli.jobs_client import logs_command
+
+        logs_command(client, job_id, tail_bytes)
+        return
+    with open_store(ctx) as store:
+        bridge = _bridge(ctx, store)
+        text = bridge.logs(bridge.tenant_of(job_id), job_id, tail_bytes=tail_bytes)
+    click.echo(text, nl=False)
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@api_options
+@json_option
+@click.pass_context
+def cancel(
+    ctx: click.Context, job_id: str, api_url: str | None, token_file: Path | None, as_json: bool
+) -> None:
+    """Cancel JOB_ID (as its tenant's user; audited)."""
+    client = client_from_options(api_url, token_file)
+    if client is not None:
+        from dcops.cli.jobs_client import cancel_command
+
+        cancel_command(client, job_id, as_json)
+        return
+    with open_store(ctx) as store:
+        bridge = _bridge(ctx, store)
+        record = bridge.cancel(bridge.tenant_of(job_id), job_id)
+    emit(record.to_dict(), as_json, render=lambda c: c.print(f"cancelled {job_id}"))
 
 
 @jobs.command("render")
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--tenant", "tenant_name", help="Tenant from the state store.")
 @click.option(
     "--tenant-file",
-    required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Tenant contract (YAML/JSON) whose identity and limits apply.",
 )
@@ -46,9 +248,12 @@ def jobs() -> None:
 @click.option(
     "--pyxis/--no-pyxis", default=True, show_default=True, help="The Slurm site runs pyxis."
 )
+@click.pass_context
 def render(
+    ctx: click.Context,
     spec: Path,
-    tenant_file: Path,
+    tenant_name: str | None,
+    tenant_file: Path | None,
     backend: str,
     gpus_in_use: int,
     slurm_version: str,
@@ -58,8 +263,16 @@ def render(
     from scheduler.bridge import render_for
     from scheduler.slurm.render import SlurmSite
     from scheduler.tenancy import load_tenant_file
+    from scheduler.tenants.store import get_tenant
 
+    if (tenant_name is None) == (tenant_file is None):
+        raise InputError("give exactly one of --tenant NAME or --tenant-file FILE")
     site = SlurmSite.parse_version(slurm_version, pyxis=pyxis)
-    tenant = load_tenant_file(tenant_file)
+    if tenant_file is not None:
+        tenant = load_tenant_file(tenant_file)
+    else:
+        assert tenant_name is not None
+        with open_store(ctx) as store:
+            tenant = get_tenant(store, tenant_name)
     text = render_for(spec, tenant, backend, gpus_in_use=gpus_in_use, slurm_site=site)
     click.echo(text, nl=False)

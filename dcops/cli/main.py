@@ -26,12 +26,18 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "audit": ("dcops.cli.audit", "audit", "Show and verify the audit log."),
     "burnin": ("dcops.cli.burnin", "burnin", "Burn-in suites and burn-in tool output parsers."),
     "config": ("dcops.cli.config", "config", "Show the effective configuration."),
-    "jobs": ("dcops.cli.jobs", "jobs", "Render tenant job specs for Slurm or Kubernetes."),
+    "jobs": ("dcops.cli.jobs", "jobs", "Submit, list, inspect and cancel tenant jobs."),
+    "serve": ("dcops.cli.serve", "serve", "Serve the tenant HTTP API (token auth, limits, audit)."),
     "sim": ("dcops.cli.sim", "sim", "Load fleet-simulator scenarios and show measurements."),
+    "tenant": (
+        "dcops.cli.tenant",
+        "tenant",
+        "Tenants: contracts, quotas, API tokens, Slurm/Kueue sync.",
+    ),
     "telemetry": (
         "dcops.cli.telemetry",
         "telemetry",
-        "Import job records and report job stability.",
+        "GPU telemetry: collect, export to Prometheus, job records, stability and energy.",
     ),
 }
 

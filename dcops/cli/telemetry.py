@@ -239,3 +239,13 @@ def _render_stability(console: Console, result: StabilityReport) -> None:
                 _fmt(b.mttf_hours),
             )
     console.print(mttf)
+
+
+def _add_collection_commands() -> None:
+    from dcops.cli.telemetry_collect import collect, map_jobs, serve
+
+    for command in (collect, serve, map_jobs):
+        telemetry.add_command(command)
+
+
+_add_collection_commands()

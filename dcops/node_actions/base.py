@@ -219,5 +219,6 @@ def backends() -> Mapping[str, Callable[..., NodeActions]]:
 def _load_builtin() -> None:
     # The built-in backends register themselves on import; import them lazily so that
     # importing this module stays cheap and free of cycles.
+    import dcops.node_actions.kubernetes
     import dcops.node_actions.recording
     import dcops.node_actions.slurm_cli  # noqa: F401

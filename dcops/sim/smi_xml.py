@@ -21,6 +21,7 @@ from dcops.measurements import ClocksEventReason, GpuReading, NodeReading
 from dcops.sim.model import pci_bus_id
 
 EXIT_GPU_LOST = 15  # nvidia-smi: "GPU is lost"
+VBIOS_VERSION = "97.00.82.00.1F"  # made up, the same on every simulated GPU
 
 _REASON_TAGS = (
     ("gpu_idle", ClocksEventReason.GPU_IDLE),
@@ -46,8 +47,14 @@ def lost_gpu_message(reading: NodeReading) -> str | None:
     return None
 
 
-def render(reading: NodeReading, *, power_limit_w: float) -> str:
-    """The XML document for ``reading`` (call :func:`lost_gpu_message` first)."""
+def render(
+    reading: NodeReading, *, power_limit_w: float, clique: tuple[int, str] | None = None
+) -> str:
+    """The XML document for ``reading`` (call :func:`lost_gpu_message` first).
+
+    ``clique`` (cliqueId, clusterUuid) adds each GPU's ``fabric`` section as an
+    NVL72 GPU registered with the fabric reports it (``Completed``/``Success``).
+    """
     stamp = time.strftime("%a %b %d %H:%M:%S %Y", time.gmtime(reading.timestamp_s))
     lines = [
         '<?xml version="1.0" ?>',
@@ -59,12 +66,12 @@ def render(reading: NodeReading, *, power_limit_w: float) -> str:
         f"\t<attached_gpus>{len(reading.gpus)}</attached_gpus>",
     ]
     for gpu in reading.gpus:
-        lines.extend(_gpu(gpu, power_limit_w))
+        lines.extend(_gpu(gpu, power_limit_w, clique))
     lines.append("</nvidia_smi_log>")
     return "\n".join(lines) + "\n"
 
 
-def _gpu(gpu: GpuReading, power_limit_w: float) -> list[str]:
+def _gpu(gpu: GpuReading, power_limit_w: float, clique: tuple[int, str] | None) -> list[str]:
     bus = pci_bus_id(gpu.gpu.index)
     active = gpu.clocks_event_reasons
     out = [
@@ -76,9 +83,11 @@ def _gpu(gpu: GpuReading, power_limit_w: float) -> list[str]:
         f"\t\t<uuid>{escape(gpu.uuid)}</uuid>",
         f"\t\t<minor_number>{gpu.gpu.index}</minor_number>",
         f"\t\t<module_id>{gpu.gpu.index + 1}</module_id>",
+        f"\t\t<vbios_version>{VBIOS_VERSION}</vbios_version>",
         "\t\t<pci>",
         f"\t\t\t<pci_bus_id>{bus}</pci_bus_id>",
         "\t\t</pci>",
+        *_fabric(clique),
         f"\t\t<performance_state>{'P8' if active & ClocksEventReason.GPU_IDLE else 'P0'}"
         "</performance_state>",
         "\t\t<clocks_event_reasons>",
@@ -136,6 +145,19 @@ def _gpu(gpu: GpuReading, power_limit_w: float) -> list[str]:
         "\t</gpu>",
     ]
     return out
+
+
+def _fabric(clique: tuple[int, str] | None) -> list[str]:
+    if clique is None:
+        return []
+    return [
+        "\t\t<fabric>",
+        "\t\t\t<state>Completed</state>",
+        "\t\t\t<status>Success</status>",
+        f"\t\t\t<cliqueId>{clique[0]}</cliqueId>",
+        f"\t\t\t<clusterUuid>{clique[1]}</clusterUuid>",
+        "\t\t</fabric>",
+    ]
 
 
 def _num(value: float | None, spec: str) -> str:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from telemetry.importers import alibaba_gpu_2023 as _alibaba_gpu_2023  # registers itself
+from telemetry.importers import sacct as _sacct  # registers itself
 from telemetry.importers.base import (
     DEFAULT_TRACE_START,
     ImportOptions,
@@ -24,4 +25,4 @@ __all__ = [
     "importer_names",
     "register",
 ]
-del _alibaba_gpu_2023
+del _alibaba_gpu_2023, _sacct

@@ -115,7 +115,7 @@ def test_run_is_stored_and_shown(tmp_path: Path) -> None:
         (("burnin", "run"), "choose one of --sim"),
         (("burnin", "run", "--sim", str(DEMO), "--nodes", "sim-r09-t01"), "sim-r09-t01"),
         (("burnin", "run", "--sim", str(DEMO), "--rack", "r09"), "unknown rack"),
-        (("burnin", "run", "--nodes", "gb200-r01-t01"), "not available yet"),
+        (("burnin", "run", "--nodes", "gb200-r01-t01"), "need a site"),
         (("burnin", "run", "--sim", "/nonexistent.yaml"), "no such file"),
     ],
 )

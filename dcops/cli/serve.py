@@ -1,0 +1,174 @@
+"""``dcops serve``: the tenant HTTP API (token auth, per-tenant limits, audit).
+
+The web framework (Starlette, uvicorn) is imported only here, when the command
+runs, so ``dcops --help`` stays instant. Tenants and their tokens come from the
+state store (``dcops tenant ...``); jobs go through the scheduler bridge to
+``--backend``. See docs/api.md.
+
+Exit codes: 0 stopped cleanly (SIGINT/SIGTERM); 2 bad option (e.g. a public
+``--host`` without TLS); 3 the store or the backend cannot be opened.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from dcops.cli.common import get_config
+from dcops.errors import DcopsError
+
+if TYPE_CHECKING:
+    from dcops.config import Config
+    from scheduler.api.ports import ApiContext
+    from scheduler.backends.base import SchedulerBackend
+
+#: Backend name -> the module that registers it.
+BACKEND_MODULES = {
+    "slurm-cli": "scheduler.backends.slurm_cli",
+    "slurm-rest": "scheduler.backends.slurm_rest",
+    "slurm-pyslurm": "scheduler.backends.pyslurm_backend",
+    "recording": "scheduler.backends.recording",
+}
+
+
+def build_backend(name: str, cfg: Config) -> SchedulerBackend:
+    """The named backend, configured from ``[slurm]`` in config where it applies."""
+    from scheduler.backends.base import create_backend
+
+    module = BACKEND_MODULES.get(name)
+    if module is not None:
+        importlib.import_module(module)
+    options: dict[str, Any] = {}
+    if name in ("slurm-cli", "slurm-rest") and cfg.slurm.conf:
+        options["slurm_conf"] = cfg.slurm.conf
+    if name == "slurm-rest" and cfg.slurm.restd_url:
+        options["url"] = cfg.slurm.restd_url
+    return create_backend(name, **options)
+
+
+def context_factory(cfg: Config, backend_name: str, backend: SchedulerBackend, service: str) -> Any:
+    """Per worker thread: its own store connection, the shared backend."""
+
+    def factory() -> ApiContext:
+        from dcops.store import AuditLog, Store
+        from scheduler.api.ports import ApiContext, JobService
+        from scheduler.tenants.tokens import authenticate
+
+        store = Store(cfg.state_path)
+        job_service: JobService
+        if service == "direct":
+            from scheduler.api.direct import BackendJobService
+
+            job_service = BackendJobService(backend)
+        else:
+            from scheduler.api.bridge_service import BridgeJobService
+
+            job_service = BridgeJobService(store, backend_name, backend)
+        return ApiContext(
+            authenticate=lambda token: authenticate(store, token),
+            service=job_service,
+            audit=AuditLog(store, actor="dcops-api"),
+            close=store.close,
+        )
+
+    return factory
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8080, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
+)
+@click.option(
+    "--backend",
+    default="slurm-cli",
+    show_default=True,
+    help="Scheduler backend: slurm-cli, slurm-rest, slurm-pyslurm, or recording (in memory).",
+)
+@click.option(
+    "--service",
+    type=click.Choice(["bridge", "direct"]),
+    default="bridge",
+    show_default=True,
+    help="bridge: jobs table, quota across backends; direct: the backend alone (no job table).",
+)
+@click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--max-body-bytes",
+    default=1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1024, 64 * 1024 * 1024),
+    help="Larger request bodies get 413.",
+)
+@click.option(
+    "--requests-per-minute",
+    default=600.0,
+    show_default=True,
+    type=click.FloatRange(min=1),
+    help="Per-tenant budget of all calls (submissions also obey the contract's rate).",
+)
+@click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="PEM certificate.")
+@click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="PEM private key.")
+@click.option(
+    "--insecure-http",
+    is_flag=True,
+    help="Allow plain HTTP on a non-loopback --host (only behind a TLS-terminating proxy).",
+)
+@click.option(
+    "--proxy-headers",
+    is_flag=True,
+    help="Trust X-Forwarded-For from the proxy (client addresses for auth-failure limits).",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    backend: str,
+    service: str,
+    workers: int,
+    max_body_bytes: int,
+    requests_per_minute: float,
+    tls_cert: str | None,
+    tls_key: str | None,
+    insecure_http: bool,
+    proxy_headers: bool,
+) -> None:
+    """Serve the tenant API: POST/GET /v1/jobs, /v1/jobs/{id}[/logs], DELETE, /healthz."""
+    cfg = get_config(ctx)
+    from scheduler.api.server import ServerOptions
+
+    options = ServerOptions(
+        host=host,
+        port=port,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        proxy_headers=proxy_headers,
+        insecure_http=insecure_http,
+    )
+    options.check()
+    try:
+        from scheduler.api.app import ApiSettings, create_app
+        from scheduler.api.server import serve as run_server
+    except ImportError as exc:
+        raise DcopsError(
+            f"dcops serve needs Starlette and uvicorn ({exc.name} is missing): "
+            "pip install 'dcops[api]'"
+        ) from exc
+    from dcops.store import Store
+
+    Store(cfg.state_path).close()  # fail now (exit 3) rather than on the first request
+    shared = build_backend(backend, cfg)
+    settings = ApiSettings(
+        max_body_bytes=max_body_bytes, requests_per_minute=requests_per_minute, workers=workers
+    )
+    app = create_app(context_factory(cfg, backend, shared, service), settings)
+    scheme = "https" if tls_cert else "http"
+    click.echo(
+        f"dcops: tenant API on {scheme}://{host}:{port} (backend {backend}, "
+        f"store {cfg.state_path})",
+        err=True,
+    )
+    run_server(app, options)

@@ -1,0 +1,380 @@
+"""``dcops sweep``: cheap health checks on many nodes, the node lifecycle, drains and resumes.
+
+Exit codes: 0 all healthy, 1 unhealthy nodes found, 2 usage or input error,
+3 the sweep itself failed (or the circuit breaker refused drains), 4 another
+sweep holds the lock. See ``docs/sweeps.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from dcops.cli.common import (
+    emit,
+    get_config,
+    json_option,
+    load_current_site,
+    open_audit,
+    progress_bar,
+    site_option,
+    stderr_console,
+)
+from dcops.errors import InputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from dcops.config import Config
+    from dcops.inventory import Site
+    from dcops.node_actions import NodeActions
+    from dcops.ports import RemoteRunner
+    from dcops.store import Store
+
+_STYLE = {"ok": "green", "suspect": "yellow", "fail": "red", "error": "magenta"}
+#: Defaults, overridden by a config ``[sweep]`` section when dcops.config has one, then flags.
+_DEFAULTS: dict[str, Any] = {
+    "concurrency": 64,
+    "timeout_s": 60.0,
+    "deadline_s": None,
+    "drain_after_failures": 2,
+    "resume_after_passes": 2,
+    "max_drain_fleet": 0.25,
+    "max_drain_rack": 0.34,
+    "textfile_dir": None,
+}
+
+
+def _setting(cfg: Config, key: str, flag: Any) -> Any:
+    if flag is not None:
+        return flag
+    section = getattr(cfg, "sweep", None)
+    value = getattr(section, key, None) if section is not None else None
+    return value if value is not None else _DEFAULTS[key]
+
+
+@click.command()
+@click.option("--nodes", "hostlist", help="Sweep these nodes (hostlist expression).")
+@click.option("--rack", "rack_name", help="Sweep every node of this rack.")
+@click.option("--partition", help="Sweep the nodes of this Slurm partition.")
+@click.option("--all", "everything", is_flag=True, help="Sweep every node of the site.")
+@click.option("--checks", "check_list", help="Comma-separated checks (default: all).")
+@click.option("--apply", is_flag=True, help="Drain and resume nodes (default: only report).")
+@click.option("--local", is_flag=True, help="Check this machine (cron, Slurm HealthCheckProgram).")
+@click.option("--sim", "scenario", type=click.Path(dir_okay=False), help="Sweep a simulated fleet.")
+@site_option
+@click.option(
+    "--remote-dcops",
+    "remote_dcops",
+    is_flag=False,
+    flag_value="dcops",
+    default=None,
+    metavar="[CMD]",
+    help="Run 'CMD sweep --local --json' on each node over SSH and merge (default CMD: dcops).",
+)
+@click.option("--concurrency", type=click.IntRange(1, 4096), help="Nodes at once [64].")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(0.1), help="Seconds per node [60].")
+@click.option("--deadline", "deadline_s", type=click.FloatRange(0.1), help="Seconds in all.")
+@click.option(
+    "--textfile",
+    "textfile_dir",
+    type=click.Path(file_okay=False),
+    help="Write node_exporter textfile metrics (dcops_sweep.prom) into this directory.",
+)
+@click.option("--node-actions", "backend", help="Node-actions backend [config slurm.node_actions].")
+@click.option("--drain-after", type=click.IntRange(1), help="Failures in a row that drain [2].")
+@click.option("--resume-after", type=click.IntRange(1), help="Clean sweeps that resume [2].")
+@click.option("--max-drain-fleet", type=click.FloatRange(0, 1), help="Breaker: fleet share [0.25].")
+@click.option("--max-drain-rack", type=click.FloatRange(0, 1), help="Breaker: rack share [0.34].")
+@click.option(
+    "--expected-gpus", type=click.IntRange(0), help="--local: GPUs this node should have."
+)
+@click.option("--no-lock", is_flag=True, help="Do not take the sweep lock (read-only runs only).")
+@json_option
+@click.pass_context
+def sweep(
+    ctx: click.Context,
+    hostlist: str | None,
+    rack_name: str | None,
+    partition: str | None,
+    everything: bool,
+    check_list: str | None,
+    apply: bool,
+    local: bool,
+    scenario: str | None,
+    site_path: str | None,
+    remote_dcops: str | None,
+    concurrency: int | None,
+    timeout_s: float | None,
+    deadline_s: float | None,
+    textfile_dir: str | None,
+    backend: str | None,
+    drain_after: int | None,
+    resume_after: int | None,
+    max_drain_fleet: float | None,
+    max_drain_rack: float | None,
+    expected_gpus: int | None,
+    no_lock: bool,
+    as_json: bool,
+) -> None:
+    """Run health checks on nodes; drain failing ones and resume repaired ones (--apply).
+
+    A first non-fatal failure makes a node suspect, a second in a row (or any
+    fatal finding) drains it; nodes drained by dcops are resumed after clean
+    sweeps; drains by operators are never touched.
+    """
+    from dcops.health.breaker import BreakerLimits
+    from dcops.health.lifecycle import LifecyclePolicy
+    from dcops.health.lock import RunLock
+    from dcops.health.sweep import SweepOptions
+
+    if local and scenario:
+        raise InputError("choose one of --local or --sim")
+    if remote_dcops and (local or scenario):
+        raise InputError("--remote-dcops sweeps nodes over SSH; it does not go with --local/--sim")
+    if no_lock and apply:
+        raise InputError("--no-lock is for read-only sweeps; it does not go with --apply")
+    if local and (hostlist or rack_name or partition or everything):
+        raise InputError("--local checks this machine only; drop --nodes/--rack/--partition/--all")
+    if expected_gpus is not None and not local:
+        raise InputError("--expected-gpus goes with --local (the site file says it otherwise)")
+    cfg = get_config(ctx)
+    textfile = _setting(cfg, "textfile_dir", textfile_dir)
+    deadline = _setting(cfg, "deadline_s", deadline_s)
+    options = SweepOptions(
+        concurrency=int(_setting(cfg, "concurrency", concurrency)),
+        timeout_s=float(_setting(cfg, "timeout_s", timeout_s)),
+        deadline_s=float(deadline) if deadline is not None else None,
+        apply=apply,
+        lifecycle=LifecyclePolicy(
+            drain_after_failures=int(_setting(cfg, "drain_after_failures", drain_after)),
+            resume_after_passes=int(_setting(cfg, "resume_after_passes", resume_after)),
+        ),
+        breaker=BreakerLimits(
+            max_fleet=float(_setting(cfg, "max_drain_fleet", max_drain_fleet)),
+            max_rack=float(_setting(cfg, "max_drain_rack", max_drain_rack)),
+        ),
+        remote_dcops=remote_dcops,
+        mode="sim" if scenario else "local" if local else "ssh",
+    )
+    lock = RunLock(cfg.data_dir / "sweep.lock")
+    if not no_lock:
+        lock.acquire()
+    try:
+        report = _run(
+            ctx,
+            cfg,
+            options,
+            scenario=scenario,
+            local=local,
+            site_path=site_path,
+            selectors=(hostlist, rack_name, partition, everything),
+            check_list=check_list,
+            backend=backend,
+            expected_gpus=expected_gpus,
+            progress_on=not as_json,
+        )
+    finally:
+        recovered = lock.recovered
+        lock.release()
+    if recovered:
+        from dcops.health.lock import describe
+
+        report["lock"] = {"recovered": recovered}
+        stderr_console().print(
+            f"[yellow]dcops: note: took over the sweep lock left by a run that died "
+            f"({describe(recovered)})[/]"
+        )
+    if textfile:
+        from dcops.health.textfile import write
+
+        report["textfile"] = str(write(textfile, report))
+    if report["circuit_breaker"]:
+        stderr_console().print(f"[bold red]dcops: ALERT: {report['circuit_breaker']}[/]")
+    emit(report, as_json, lambda console: _render(console, report))
+    from dcops.health.sweep import exit_status
+
+    code = exit_status(report)
+    if code:
+        ctx.exit(code)
+
+
+def _run(
+    ctx: click.Context,
+    cfg: Config,
+    options: Any,
+    *,
+    scenario: str | None,
+    local: bool,
+    site_path: str | None,
+    selectors: tuple[str | None, str | None, str | None, bool],
+    check_list: str | None,
+    backend: str | None,
+    expected_gpus: int | None,
+    progress_on: bool,
+) -> dict[str, Any]:
+    from dcops.health.base import get_checks
+    from dcops.health.sweep import SweepPorts, run_sweep
+
+    names = [c.strip() for c in check_list.split(",") if c.strip()] if check_list else None
+    checks = get_checks(names)
+    if not checks:
+        raise InputError("no health checks are installed (dcops.health.checks)")
+    closers: list[Any] = []
+    audit = open_audit(ctx)
+    closers.append(audit.store.close)
+    try:
+        site, runner, nodes = _where(
+            ctx, cfg, scenario, local, site_path, selectors, expected_gpus, closers
+        )
+        actions = _node_actions(cfg, backend, site, audit.store, options.apply, scenario)
+        ports = SweepPorts(
+            runner=runner, site=site, checks=checks, store=audit.store, audit=audit, actions=actions
+        )
+        with progress_bar(progress_on) as progress:
+            return run_sweep(
+                ports,
+                nodes,
+                options,
+                on_node=lambda _n, done, total: progress("sweep", done, total),
+            )
+    finally:
+        for close in reversed(closers):
+            close()
+
+
+def _where(
+    ctx: click.Context,
+    cfg: Config,
+    scenario: str | None,
+    local: bool,
+    site_path: str | None,
+    selectors: tuple[str | None, str | None, str | None, bool],
+    expected_gpus: int | None,
+    closers: list[Any],
+) -> tuple[Site, RemoteRunner, list[str]]:
+    from dcops.health.sweep_targets import partition_nodes, select_targets
+
+    hostlist, rack_name, partition, everything = selectors
+    if local:
+        from dcops.inventory import local_site
+        from dcops.remote.local import LocalRunner
+
+        site = local_site()
+        if expected_gpus is not None:
+            racks = tuple(dataclasses.replace(r, gpus_per_node=expected_gpus) for r in site.racks)
+            site = dataclasses.replace(site, racks=racks)
+        return site, LocalRunner(), site.nodes()
+    if scenario:
+        from dcops.sim import SimFleet
+
+        fleet = SimFleet.from_file(scenario)
+        closers.append(fleet.close)
+        site = fleet.site
+        runner: RemoteRunner = fleet.runner
+        if not (hostlist or rack_name or partition):
+            everything = True
+    else:
+        from dcops.remote.ssh import SshRunner
+        from dcops.remote.ssh_settings import SshSettings
+
+        site = load_current_site(ctx, site_path)
+        s = cfg.ssh
+        ssh = SshRunner(
+            SshSettings(
+                user=s.user,
+                port=s.port,
+                identity_files=s.identity_files,
+                known_hosts=s.known_hosts,
+                ssh_config=s.ssh_config,
+                connect_timeout_s=s.connect_timeout_s,
+                command_timeout_s=s.command_timeout_s,
+                max_connections=s.max_connections,
+            )
+        )
+        closers.append(ssh.close)
+        runner = ssh
+    members = partition_nodes(partition, slurm_conf=cfg.slurm.conf) if partition else None
+    nodes = select_targets(
+        site, hostlist=hostlist, rack=rack_name, partition_members=members, everything=everything
+    )
+    return site, runner, nodes
+
+
+def _node_actions(
+    cfg: Config,
+    backend: str | None,
+    site: Site,
+    store: Store,
+    apply: bool,
+    scenario: str | None,
+) -> NodeActions | None:
+    """The scheduler port: read for the consistency report, written only with --apply."""
+    from dcops.node_actions import RecordingNodeActions, create
+
+    name = backend or ("recording" if scenario else cfg.slurm.node_actions)
+    if name in ("record", "recording"):
+        actions = RecordingNodeActions(site.nodes(), user="dcops")
+        _replay_drains(actions, store)
+        return actions
+    if name == "none":
+        return None
+    options: dict[str, Any] = {}
+    if name.startswith("slurm") and cfg.slurm.conf:
+        options["slurm_conf"] = cfg.slurm.conf
+    return create(name, **options)
+
+
+def _replay_drains(actions: Any, store: Store) -> None:
+    """In-memory scheduler for --sim: re-create the drains dcops recorded, so state carries over."""
+    known = set(actions.states())
+    rows = store.conn.execute(
+        "SELECT node, reason FROM node_state WHERE drained_by_dcops = 1 AND reason != ''"
+    ).fetchall()
+    for row in rows:
+        if row["node"] in known:
+            actions.drain([row["node"]], row["reason"])
+
+
+def _render(console: Console, report: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    s = report["summary"]
+    mode = "APPLY" if report["apply"] else "dry run"
+    style = "green" if report["status"] == "ok" else "red"
+    console.print(
+        f"[bold]sweep {report['run_id']}[/bold] ({report['mode']}, {mode}, "
+        f"{len(report['nodes'])} nodes, {len(report['checks'])} checks, "
+        f"{report['duration_s']:.1f}s): [{style}]{report['status'].upper()}[/] — "
+        + ", ".join(f"[{_STYLE[k]}]{s[k]} {k}[/]" for k in ("ok", "suspect", "fail", "error"))
+    )
+    bad = [n for n in report["nodes"] if n["status"] != "ok"]
+    if bad:
+        table = Table()
+        for col in ("node", "status", "state", "check", "GPU", "why"):
+            table.add_column(col, overflow="fold")
+        for node in bad:
+            rows = [f for f in node["checks"] if f["status"] not in ("ok",)]
+            if node["error"] or not rows:
+                table.add_row(
+                    node["node"], _status(node), node["state"], "", "", node["error"] or ""
+                )
+            for f in rows:
+                gpu = "" if f["gpu"] is None else str(f["gpu"])
+                why = f["message"] + (" [bold](fatal)[/]" if f["fatal"] else "")
+                table.add_row(node["node"], _status(node), node["state"], f["check"], gpu, why)
+        console.print(table)
+    for a in report["actions"]:
+        console.print(f"{a['action']} {a['node']}: {a['outcome']} {a.get('reason', '')}".rstrip())
+    for c in report["consistency"]:
+        console.print(f"[yellow]scheduler[/] {c['node']}: {c['kind']}: {c['message']}")
+    if report["scheduler"]["error"]:
+        console.print(f"[yellow]scheduler not read:[/] {report['scheduler']['error']}")
+    if report["circuit_breaker"]:
+        console.print(f"[bold red]{report['circuit_breaker']}[/]")
+
+
+def _status(node: dict[str, Any]) -> str:
+    return f"[{_STYLE[node['status']]}]{node['status']}[/]"

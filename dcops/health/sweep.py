@@ -1,0 +1,445 @@
+"""The health sweep as one library call: collect, judge the lifecycle, act, store, audit.
+
+::
+
+    ports = SweepPorts(runner=SshRunner(settings), site=site, actions=create("slurm-cli"),
+                       store=store, audit=AuditLog(store, actor="cron:sweep"))
+    report = run_sweep(ports, site.select("gb200-r01-t[01-18]"), SweepOptions(apply=True))
+    report["status"]                 # "ok" or "unhealthy"; the CLI picks the exit code
+
+Order of work (the cross-cutting parts live here, the deciding parts are pure):
+
+1. findings: :mod:`dcops.health.sweep_collect` (agentless checks, or dcops on
+   the node), bounded by concurrency, per-node timeout and a total deadline;
+2. the scheduler's view (``NodeActions.states``) and each node's stored
+   lifecycle record, then :func:`dcops.health.lifecycle.transition` per node;
+3. the circuit breaker (:mod:`dcops.health.breaker`) over all planned drains;
+4. with ``apply``: drains (reason ``dcops: <check>: <evidence>``) and resumes
+   through the node-actions port, each audited with its evidence; resumes
+   re-read the node's reason first, so a drain an operator took over is left
+   alone. Without ``apply`` nothing changes: actions are reported as ``dry-run``;
+5. the consistency report (scheduler vs. findings), the run and its results in
+   the store, and with ``apply`` the new ``node_state`` rows.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from dcops.errors import DcopsError, SchedulerError
+from dcops.health.base import Check, NodeFacts
+from dcops.health.breaker import BreakerLimits, trip
+from dcops.health.lifecycle import (
+    Action,
+    LifecyclePolicy,
+    NodeRecord,
+    NodeState,
+    Outcome,
+    SchedulerView,
+    fold,
+    held_back,
+    resume_failed,
+    transition,
+)
+from dcops.health.sweep_collect import NodeFindings, OnNode, collect, collect_remote_dcops
+from dcops.health.sweep_store import load_records, save_run
+from dcops.hostlist import compress
+from dcops.inventory import Site
+from dcops.node_actions import NodeActions, SchedulerNodeState
+from dcops.ports import RemoteRunner
+from dcops.store import AuditLog, Store, utc_now
+
+#: Per-node statuses of a sweep report.
+STATUSES = ("ok", "suspect", "fail", "error")
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    concurrency: int = 64
+    timeout_s: float = 60.0  # per node, all its commands
+    deadline_s: float | None = None  # the whole collection
+    apply: bool = False
+    lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
+    breaker: BreakerLimits = field(default_factory=BreakerLimits)
+    remote_dcops: str | None = None  # run `<this> sweep --local --json` on the nodes instead
+    mode: str = "ssh"  # ssh, local, sim: for the report
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if self.timeout_s <= 0 or (self.deadline_s is not None and self.deadline_s <= 0):
+            raise ValueError("timeout and deadline must be > 0")
+
+
+@dataclass
+class SweepPorts:
+    """Everything with a side effect, injected (so tests run the whole sweep in-process)."""
+
+    runner: RemoteRunner
+    site: Site
+    checks: Sequence[Check]
+    store: Store
+    audit: AuditLog
+    actions: NodeActions | None = None
+    clock: Callable[[], float] = time.time
+
+
+def new_run_id() -> str:
+    return f"sw-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+def scheduler_view(state: SchedulerNodeState | None) -> SchedulerView:
+    if state is None:
+        return SchedulerView.UNKNOWN
+    if state.drain:
+        return SchedulerView.DCOPS_DRAIN if state.by_dcops else SchedulerView.ADMIN_DRAIN
+    return SchedulerView.IN_SERVICE
+
+
+def node_status(outcome: Outcome, new: NodeRecord) -> str:
+    """The report's per-node status: ok, suspect, fail or error."""
+    if outcome is Outcome.ERROR:
+        return "error"
+    if outcome is Outcome.CLEAN:
+        return "ok"
+    return "suspect" if new.state is NodeState.SUSPECT else "fail"
+
+
+def consistency(
+    nodes: Sequence[Mapping[str, Any]],
+    scheduler: Mapping[str, SchedulerNodeState] | None,
+    actions: Sequence[Mapping[str, Any]],
+) -> list[dict[str, str]]:
+    """Where the scheduler's view and the sweep's findings disagree (pure)."""
+    if scheduler is None:
+        return []
+    done = {(a["action"], a["node"]) for a in actions if a["outcome"] == "ok"}
+    out: list[dict[str, str]] = []
+
+    def note(node: str, kind: str, message: str) -> None:
+        out.append({"node": node, "kind": kind, "message": message})
+
+    for entry in nodes:
+        name, status = entry["node"], entry["status"]
+        state = scheduler.get(name)
+        if state is None:
+            note(name, "not-in-scheduler", "the scheduler does not know this node")
+            continue
+        if state.drain and state.by_dcops and status == "ok" and ("resume", name) not in done:
+            note(
+                name,
+                "dcops-drained-but-healthy",
+                f"drained by dcops ({state.reason}) but healthy: "
+                f"{entry['consecutive_passes']} clean sweep(s) so far",
+            )
+        elif state.drain and not state.by_dcops and status == "ok":
+            note(name, "admin-drained-but-healthy", f"drained by an operator ({state.reason})")
+        elif state.in_service and status in ("suspect", "fail") and ("drain", name) not in done:
+            note(name, "in-service-but-failing", f"in service but {status} this sweep")
+        if state.down and status == "ok":
+            note(name, "down-but-healthy", f"{state.base} in the scheduler but healthy")
+        if entry["previous_state"] in ("drained", "repair") and not state.drain:
+            note(name, "resumed-outside-dcops", "recorded as drained, in service in the scheduler")
+    return out
+
+
+# --- the sweep ---------------------------------------------------------------------------------
+
+
+def node_facts(
+    site: Site,
+    nodes: Sequence[str],
+    since: Mapping[str, float | None],
+    thresholds: Mapping[str, Any],
+) -> dict[str, NodeFacts]:
+    out: dict[str, NodeFacts] = {}
+    for node in nodes:
+        info = site.node(node)
+        out[node] = NodeFacts(
+            node=node,
+            sku=info.sku,
+            expected_gpus=info.gpus_per_node,
+            since_s=since.get(node),
+            thresholds=dict(thresholds),
+        )
+    return out
+
+
+def _iso_to_s(text: str) -> float | None:
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None
+
+
+def run_sweep(
+    ports: SweepPorts,
+    nodes: Sequence[str],
+    options: SweepOptions,
+    *,
+    on_node: OnNode | None = None,
+) -> dict[str, Any]:
+    """Sweep ``nodes``; returns the report (plain data, see the module docstring)."""
+    run_id = new_run_id()
+    started_s = ports.clock()
+    started = utc_now()
+    t0 = time.monotonic()
+    stored = load_records(ports.store, nodes)
+    since = {n: _iso_to_s(updated) for n, (_, updated) in stored.items()}
+    facts = node_facts(ports.site, nodes, since, options.thresholds)
+    if options.remote_dcops:
+        found = collect_remote_dcops(
+            ports.runner,
+            facts,
+            dcops=options.remote_dcops,
+            checks=[c.name for c in ports.checks],
+            timeout_s=options.timeout_s,
+            concurrency=options.concurrency,
+            deadline_s=options.deadline_s,
+            on_node=on_node,
+        )
+    else:
+        found = collect(
+            ports.runner,
+            ports.checks,
+            facts,
+            timeout_s=options.timeout_s,
+            concurrency=options.concurrency,
+            deadline_s=options.deadline_s,
+            on_node=on_node,
+        )
+    collect_s = time.monotonic() - t0
+
+    scheduler, scheduler_error = _scheduler_states(ports.actions, options.apply)
+    previous = {n: stored[n][0] if n in stored else NodeRecord(node=n) for n in nodes}
+    decided: dict[str, tuple[Outcome, NodeRecord, list[Action]]] = {}
+    for node in nodes:
+        nf = found[node]
+        outcome = fold(nf.findings, unreachable=nf.unreachable)
+        view = (
+            scheduler_view(scheduler.get(node)) if scheduler is not None else SchedulerView.UNKNOWN
+        )
+        new, acts = transition(previous[node], outcome, nf.findings, view, options.lifecycle)
+        decided[node] = (outcome, new, acts)
+
+    drains = [a for _, _, acts in decided.values() for a in acts if a.kind == "drain"]
+    resumes = [a for _, _, acts in decided.values() for a in acts if a.kind == "resume"]
+    site = ports.site
+    refused = trip(
+        [a.node for a in drains],
+        fleet_size=len(site.nodes()),
+        rack_of=lambda n: site.node(n).rack,
+        rack_sizes={r.name: len(r.nodes) for r in site.racks},
+        limits=options.breaker,
+    )
+    records = {node: new for node, (_, new, _) in decided.items()}
+    actions_out = _act(
+        ports, run_id, drains, resumes, refused, options.apply, records, previous, scheduler
+    )
+
+    node_entries = [
+        _node_entry(found[n], decided[n][0], previous[n], records[n], scheduler) for n in nodes
+    ]
+    counts = Counter(e["status"] for e in node_entries)
+    summary = {s: counts.get(s, 0) for s in STATUSES}
+    finished_s = ports.clock()
+    healthy = all(e["status"] == "ok" for e in node_entries)
+    report: dict[str, Any] = {
+        "kind": "sweep",
+        "run_id": run_id,
+        "mode": options.mode,
+        "apply": options.apply,
+        "sku": site.sku,
+        "targets": compress(list(nodes)),
+        "checks": [c.name for c in ports.checks],
+        "started_at": started,
+        "finished_at": utc_now(),
+        "started_at_s": started_s,
+        "finished_at_s": finished_s,
+        "duration_s": round(time.monotonic() - t0, 3),
+        "collect_s": round(collect_s, 3),
+        "status": "ok" if healthy else "unhealthy",
+        "summary": summary,
+        "nodes": node_entries,
+        "actions": actions_out,
+        "circuit_breaker": refused,
+        "scheduler": {
+            "backend": getattr(ports.actions, "name", None),
+            "error": scheduler_error,
+        },
+        "consistency": consistency(node_entries, scheduler, actions_out),
+        "params": {
+            "concurrency": options.concurrency,
+            "timeout_s": options.timeout_s,
+            "deadline_s": options.deadline_s,
+            "apply": options.apply,
+            "remote_dcops": options.remote_dcops,
+            "drain_after_failures": options.lifecycle.drain_after_failures,
+            "resume_after_passes": options.lifecycle.resume_after_passes,
+            "max_drain_fleet": options.breaker.max_fleet,
+            "max_drain_rack": options.breaker.max_rack,
+        },
+    }
+    save_run(ports.store, report, records, previous, write_state=options.apply)
+    return report
+
+
+def _scheduler_states(
+    actions: NodeActions | None, apply: bool
+) -> tuple[dict[str, SchedulerNodeState] | None, str | None]:
+    if actions is None:
+        return None, None
+    try:
+        return actions.states(), None
+    except DcopsError as exc:
+        if apply:
+            raise SchedulerError(f"cannot read node states, nothing changed: {exc}") from exc
+        return None, str(exc)
+
+
+def _node_entry(
+    nf: NodeFindings,
+    outcome: Outcome,
+    before: NodeRecord,
+    after: NodeRecord,
+    scheduler: Mapping[str, SchedulerNodeState] | None,
+) -> dict[str, Any]:
+    sched = scheduler.get(nf.node) if scheduler is not None else None
+    return {
+        "node": nf.node,
+        "status": node_status(outcome, after),
+        "outcome": outcome.value,
+        "state": after.state.value,
+        "previous_state": before.state.value,
+        "consecutive_failures": after.consecutive_failures,
+        "consecutive_passes": after.consecutive_passes,
+        "error": nf.error,
+        "duration_s": round(nf.duration_s, 3),
+        "scheduler": sched.to_dict() if sched is not None else None,
+        "checks": [f.to_dict() for f in nf.findings],
+    }
+
+
+def _act(
+    ports: SweepPorts,
+    run_id: str,
+    drains: Sequence[Action],
+    resumes: Sequence[Action],
+    refused: str | None,
+    apply: bool,
+    records: dict[str, NodeRecord],
+    previous: Mapping[str, NodeRecord],
+    scheduler: Mapping[str, SchedulerNodeState] | None,
+) -> list[dict[str, Any]]:
+    """Apply (or, without ``apply``, describe) the actions; updates ``records`` in place."""
+    out: list[dict[str, Any]] = []
+    actions = ports.actions
+    if refused and drains:
+        nodes = compress([a.node for a in drains])
+        out.append(
+            {"action": "drain", "node": nodes, "reason": "", "outcome": "refused",
+             "message": refused, "evidence": []}
+        )  # fmt: skip
+        for a in drains:
+            records[a.node] = held_back(records[a.node])
+        if apply:
+            ports.audit.record(
+                "drain",
+                nodes,
+                outcome="refused",
+                evidence={"run_id": run_id, "circuit_breaker": refused},
+            )
+        drains = []
+    for a in drains:
+        entry = _entry(a)
+        if not apply:
+            entry["outcome"] = "dry-run"
+        elif actions is None:
+            entry["outcome"] = "skipped: no node-actions backend"
+            records[a.node] = held_back(records[a.node])
+        else:
+            entry["outcome"] = _do(partial(actions.drain, [a.node], a.reason))
+            if entry["outcome"] != "ok":
+                records[a.node] = held_back(records[a.node])
+            ports.audit.record(
+                "drain",
+                a.node,
+                outcome=entry["outcome"],
+                evidence={"run_id": run_id, "reason": a.reason, "findings": list(a.evidence)},
+            )
+        out.append(entry)
+    for a in resumes:
+        entry = _entry(a)
+        if not apply:
+            entry["outcome"] = "dry-run"
+        elif actions is None:
+            entry["outcome"] = "skipped: no node-actions backend"
+            records[a.node] = resume_failed(previous[a.node], records[a.node])
+        else:
+            entry["outcome"] = _resume(actions, a.node)
+            if entry["outcome"] != "ok":
+                records[a.node] = resume_failed(previous[a.node], records[a.node])
+            ports.audit.record(
+                "resume",
+                a.node,
+                outcome=entry["outcome"],
+                evidence={"run_id": run_id, "drain_reason": a.reason, "checks": list(a.evidence)},
+            )
+        out.append(entry)
+    return out
+
+
+def _resume(actions: NodeActions, node: str) -> str:
+    """Resume ``node`` only if its reason still carries the dcops prefix right now."""
+    try:
+        now = actions.states([node]).get(node)
+    except DcopsError as exc:
+        return f"failed: {exc}"
+    if now is None or not now.drain:
+        return "skipped: no longer drained"
+    if not now.by_dcops:
+        return f"skipped: drained by someone else now ({now.reason})"
+    return _do(partial(actions.resume, [node]))
+
+
+def _entry(a: Action) -> dict[str, Any]:
+    return {"action": a.kind, "node": a.node, "reason": a.reason, "evidence": list(a.evidence)}
+
+
+def _do(call: Callable[[], object]) -> str:
+    try:
+        call()
+    except DcopsError as exc:
+        return f"failed: {exc}"
+    return "ok"
+
+
+def exit_status(report: Mapping[str, Any]) -> int:
+    """0 all healthy, 1 unhealthy nodes found, 3 the circuit breaker refused drains."""
+    if report.get("circuit_breaker"):
+        return 3
+    return 0 if report["status"] == "ok" else 1
+
+
+__all__ = [
+    "SweepOptions",
+    "SweepPorts",
+    "consistency",
+    "exit_status",
+    "load_records",
+    "node_facts",
+    "node_status",
+    "run_sweep",
+    "scheduler_view",
+]

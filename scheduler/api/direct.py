@@ -1,0 +1,59 @@
+"""A :class:`~scheduler.api.ports.JobService` straight over one scheduler backend.
+
+``BackendJobService`` admits a spec against the tenant contract (GPU quota from
+the backend's own count of the tenant's active jobs) and submits it; job ids
+are the backend's. It keeps no job table: that is what the bridge's job
+service adds (persistence, pending-job limits, retries). It serves the API in
+tests, benchmarks and demos with :class:`~scheduler.backends.recording.RecordingBackend`,
+and is the fallback of ``dcops serve --service direct``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scheduler.api.ports import JobView, SubmittedJob
+from scheduler.backends.base import SchedulerBackend
+from scheduler.guards import Resolver, realpath_resolver
+from scheduler.spec import JobSpec
+from scheduler.tenancy import TenantContract, admit
+
+
+class BackendJobService:
+    """Admission + one backend, nothing persisted."""
+
+    def __init__(
+        self, backend: SchedulerBackend, *, kind: str = "slurm", resolve: Resolver | None = None
+    ) -> None:
+        self.backend = backend
+        self.kind = kind  # the tenancy backend kind (slurm|kubernetes) checked on admission
+        self.resolve = resolve or realpath_resolver
+
+    def submit(self, tenant: TenantContract, spec: JobSpec, *, spec_hash: str) -> SubmittedJob:
+        job = admit(
+            spec,
+            tenant,
+            self.backend.gpus_in_use(tenant),
+            backend=self.kind,
+            resolve=self.resolve,
+        )
+        sub = self.backend.submit(job)
+        return SubmittedJob(
+            job_id=sub.backend_job_id,
+            backend=sub.backend,
+            backend_job_id=sub.backend_job_id,
+            rendering=sub.rendering,
+            spec_hash=spec_hash,
+        )
+
+    def list_jobs(self, tenant: TenantContract, *, active_only: bool = False) -> Sequence[JobView]:
+        return self.backend.list(tenant, active_only=active_only)
+
+    def status(self, tenant: TenantContract, job_id: str) -> JobView:
+        return self.backend.status(tenant, job_id)
+
+    def logs(self, tenant: TenantContract, job_id: str, *, tail_bytes: int) -> str:
+        return self.backend.logs(tenant, job_id, tail_bytes=tail_bytes)
+
+    def cancel(self, tenant: TenantContract, job_id: str) -> None:
+        self.backend.cancel(tenant, job_id)

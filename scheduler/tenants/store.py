@@ -1,0 +1,114 @@
+"""Tenant contracts in the state store (``tenants`` table, contract as JSON).
+
+Every change is recorded in the audit log by the caller's :class:`AuditLog`;
+reads never are. Contracts are validated on the way in (construction of
+:class:`TenantContract`) and again on the way out (:func:`tenant_from_dict`),
+so a hand-edited row is refused with a clear error instead of misbehaving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from typing import Any
+
+from dcops.errors import InputError, StoreError, UnknownNameError
+from dcops.store import AuditLog, Store, utc_now
+from scheduler.tenancy import TenantContract, tenant_from_dict
+
+
+def contract_to_dict(contract: TenantContract) -> dict[str, Any]:
+    """A JSON-ready mapping that :func:`tenant_from_dict` reads back unchanged."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(contract):
+        value = getattr(contract, f.name)
+        if isinstance(value, frozenset):
+            value = sorted(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[f.name] = value
+    return out
+
+
+def _decode(name: str, text: str) -> TenantContract:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise StoreError(f"tenant {name!r}: stored contract is not JSON") from exc
+    try:
+        return tenant_from_dict(data, source=f"stored tenant {name!r}")
+    except InputError as exc:
+        raise StoreError(str(exc)) from exc
+
+
+def create_tenant(store: Store, contract: TenantContract, audit: AuditLog) -> TenantContract:
+    """Store a new tenant; an existing name is refused (InputError, nothing changed)."""
+    now = utc_now()
+    body = json.dumps(contract_to_dict(contract), sort_keys=True)
+    try:
+        with store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO tenants (name, contract, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                (contract.name, body, now, now),
+            )
+    except sqlite3.IntegrityError as exc:
+        raise InputError(f"tenant {contract.name!r} already exists") from exc
+    audit.record(
+        "tenant.create",
+        f"tenant:{contract.name}",
+        outcome="ok",
+        evidence={"contract": contract_to_dict(contract)},
+    )
+    return contract
+
+
+def get_tenant(store: Store, name: str) -> TenantContract:
+    """The stored contract of ``name``; UnknownNameError lists the known tenants."""
+    row = store.conn.execute("SELECT contract FROM tenants WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise UnknownNameError("tenant", name, tenant_names(store))
+    return _decode(name, row["contract"])
+
+
+def tenant_names(store: Store) -> list[str]:
+    return [r["name"] for r in store.conn.execute("SELECT name FROM tenants ORDER BY name")]
+
+
+def list_tenants(store: Store) -> list[TenantContract]:
+    rows = store.conn.execute("SELECT name, contract FROM tenants ORDER BY name")
+    return [_decode(r["name"], r["contract"]) for r in rows]
+
+
+def update_tenant(
+    store: Store,
+    contract: TenantContract,
+    audit: AuditLog,
+    *,
+    action: str,
+    evidence: dict[str, Any],
+) -> TenantContract:
+    """Replace the stored contract of an existing tenant (audited as ``action``)."""
+    body = json.dumps(contract_to_dict(contract), sort_keys=True)
+    with store.transaction() as conn:
+        cur = conn.execute(
+            "UPDATE tenants SET contract = ?, updated_at = ? WHERE name = ?",
+            (body, utc_now(), contract.name),
+        )
+        if cur.rowcount != 1:
+            raise UnknownNameError("tenant", contract.name, tenant_names(store))
+    audit.record(action, f"tenant:{contract.name}", outcome="ok", evidence=evidence)
+    return contract
+
+
+def set_quota(store: Store, name: str, gpus: int, audit: AuditLog) -> TenantContract:
+    """Change the tenant's GPU quota (the bridge enforces it at once; ``sync`` tells Slurm)."""
+    old = get_tenant(store, name)
+    new = dataclasses.replace(old, gpu_quota=gpus)  # validated again (gpus >= 0)
+    return update_tenant(
+        store,
+        new,
+        audit,
+        action="tenant.quota",
+        evidence={"gpu_quota": {"from": old.gpu_quota, "to": gpus}},
+    )

@@ -1,0 +1,244 @@
+"""run_sweep end to end on the fleet simulator, with in-memory node actions and a real store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from dcops.health.base import Check, check_names, get_check, get_checks
+from dcops.health.breaker import BreakerLimits
+from dcops.health.sweep import SweepOptions, SweepPorts, exit_status, run_sweep
+from dcops.health.textfile import render, write
+from dcops.node_actions import RecordingNodeActions
+from dcops.sim import Fault, SimFleet
+from dcops.store import AuditLog, Store
+from tests.health import _sweep_checks
+
+pytestmark = pytest.mark.timeout(60)
+
+T = "sim-r01-t{:02d}".format
+
+
+@pytest.fixture
+def fleet() -> Iterator[SimFleet]:
+    with SimFleet.from_dict({"racks": 2, "seed": 3}) as f:
+        yield f
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "state.db") as s:
+        yield s
+
+
+@pytest.fixture(autouse=True)
+def _no_flags() -> Iterator[None]:
+    _sweep_checks.FLAGGED.clear()
+    yield
+    _sweep_checks.FLAGGED.clear()
+
+
+def _checks(names: Sequence[str] = ("t-smi", "t-flag")) -> list[Check]:
+    return [get_check(n) for n in names]
+
+
+def sweep(
+    fleet: SimFleet,
+    store: Store,
+    actions: RecordingNodeActions | None,
+    *,
+    apply: bool = True,
+    nodes: Sequence[str] | None = None,
+    **opts: Any,
+) -> dict[str, Any]:
+    ports = SweepPorts(
+        runner=fleet.runner,
+        site=fleet.site,
+        checks=_checks(),
+        store=store,
+        audit=AuditLog(store, actor="test"),
+        actions=actions,
+    )
+    options = SweepOptions(apply=apply, timeout_s=opts.pop("timeout_s", 5.0), mode="sim", **opts)
+    return run_sweep(ports, nodes or fleet.site.nodes(), options)
+
+
+def by_node(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["node"]: n for n in report["nodes"]}
+
+
+def test_healthy_fleet_is_ok_and_stored(fleet: SimFleet, store: Store) -> None:
+    actions = RecordingNodeActions(fleet.site.nodes())
+    report = sweep(fleet, store, actions)
+    assert report["status"] == "ok" and exit_status(report) == 0
+    assert report["summary"] == {"ok": 36, "suspect": 0, "fail": 0, "error": 0}
+    assert report["actions"] == [] and report["consistency"] == []
+    row = store.conn.execute("SELECT kind, status FROM runs").fetchone()
+    assert tuple(row) == ("sweep", "ok")
+    assert store.conn.execute("SELECT COUNT(*) FROM node_state").fetchone()[0] == 36
+
+
+def test_xid79_drains_at_once_with_evidence_and_audit(fleet: SimFleet, store: Store) -> None:
+    fleet.inject(Fault(kind="xid", node=T(3), gpus=(1,), code=79))
+    actions = RecordingNodeActions(fleet.site.nodes())
+    report = sweep(fleet, store, actions)
+    node = by_node(report)[T(3)]
+    assert node["status"] == "fail" and node["state"] == "drained"
+    assert node["checks"][0]["fatal"] is True
+    assert exit_status(report) == 1
+    (drain,) = report["actions"]
+    assert drain["outcome"] == "ok" and drain["reason"].startswith("dcops: t-smi:")
+    state = actions.states([T(3)])[T(3)]
+    assert state.drain and state.by_dcops
+    (rec,) = AuditLog(store).records(action="drain")
+    assert rec.target == T(3) and rec.outcome == "ok"
+    assert rec.evidence["findings"][0]["message"] == "GPU fell off the bus (XID 79)"
+
+
+def test_non_fatal_suspect_then_drain_then_repair_then_resume(
+    fleet: SimFleet, store: Store
+) -> None:
+    actions = RecordingNodeActions(fleet.site.nodes())
+    _sweep_checks.FLAGGED.add(T(5))
+    first = sweep(fleet, store, actions)
+    assert by_node(first)[T(5)]["status"] == "suspect" and first["actions"] == []
+    (note,) = first["consistency"]
+    assert note == {
+        "node": T(5),
+        "kind": "in-service-but-failing",
+        "message": "in service but suspect this sweep",
+    }
+    second = sweep(fleet, store, actions)
+    assert by_node(second)[T(5)]["status"] == "fail"
+    assert [(a["action"], a["outcome"]) for a in second["actions"]] == [("drain", "ok")]
+    assert actions.states([T(5)])[T(5)].reason.startswith("dcops: t-flag: flagged by the test")
+
+    _sweep_checks.FLAGGED.clear()  # repaired
+    third = sweep(fleet, store, actions)
+    assert by_node(third)[T(5)]["state"] == "repair" and third["actions"] == []
+    assert third["consistency"][0]["kind"] == "dcops-drained-but-healthy"
+    fourth = sweep(fleet, store, actions)
+    assert [(a["action"], a["outcome"]) for a in fourth["actions"]] == [("resume", "ok")]
+    assert actions.states([T(5)])[T(5)].in_service
+    assert by_node(fourth)[T(5)]["state"] == "ok"
+    assert [r.action for r in AuditLog(store).records()] == ["drain", "resume"]
+
+
+def test_admin_drained_node_is_never_resumed_nor_redrained(fleet: SimFleet, store: Store) -> None:
+    actions = RecordingNodeActions(fleet.site.nodes())
+    actions.drain([T(7)], "RMA ticket 4711")
+    fleet.inject(Fault(kind="xid", node=T(7), gpus=(0,), code=79))
+    report = sweep(fleet, store, actions)
+    assert report["actions"] == []
+    assert actions.states([T(7)])[T(7)].reason == "RMA ticket 4711"
+    fleet.repair(T(7))
+    for _ in range(3):
+        report = sweep(fleet, store, actions)
+        assert report["actions"] == []
+    assert actions.states([T(7)])[T(7)].drain
+    kinds = {c["kind"] for c in report["consistency"] if c["node"] == T(7)}
+    assert kinds == {"admin-drained-but-healthy"}
+
+
+def test_dry_run_changes_nothing(fleet: SimFleet, store: Store) -> None:
+    fleet.inject(Fault(kind="xid", node=T(2), gpus=(0,), code=79))
+    actions = RecordingNodeActions(fleet.site.nodes())
+    report = sweep(fleet, store, actions, apply=False)
+    assert [(a["action"], a["node"], a["outcome"]) for a in report["actions"]] == [
+        ("drain", T(2), "dry-run")
+    ]
+    assert actions.log == [] and AuditLog(store).records() == []
+    assert store.conn.execute("SELECT COUNT(*) FROM node_state").fetchone()[0] == 0
+
+
+def test_circuit_breaker_drains_none_and_alerts(fleet: SimFleet, store: Store) -> None:
+    for t in range(1, 8):  # 7 of 18 in rack r01 > 34%
+        fleet.inject(Fault(kind="xid", node=T(t), gpus=(0,), code=79))
+    actions = RecordingNodeActions(fleet.site.nodes())
+    report = sweep(fleet, store, actions)
+    assert report["circuit_breaker"].startswith("circuit breaker: 7 of 18 nodes of rack r01")
+    assert actions.log == []
+    assert report["actions"][0]["outcome"] == "refused"
+    assert exit_status(report) == 3
+    (rec,) = AuditLog(store).records(action="drain")
+    assert rec.outcome == "refused"
+    # the nodes stay suspect (in service), so the next sweep tries again
+    assert {by_node(report)[T(t)]["state"] for t in range(1, 8)} == {"suspect"}
+    again = sweep(fleet, store, actions, breaker=BreakerLimits(max_fleet=1, max_rack=1))
+    assert len([a for a in again["actions"] if a["outcome"] == "ok"]) == 7
+
+
+def test_unreachable_and_hung_nodes_are_errors_within_the_deadline(
+    fleet: SimFleet, store: Store
+) -> None:
+    fleet.inject(Fault(kind="unreachable", node=T(9)))
+    fleet.inject(Fault(kind="hang", node=T(10)))
+    actions = RecordingNodeActions(fleet.site.nodes())
+    report = sweep(fleet, store, actions, timeout_s=30, deadline_s=1.5)
+    nodes = by_node(report)
+    assert nodes[T(9)]["status"] == "error" and "resolve" not in nodes[T(9)]["error"]
+    assert nodes[T(10)]["status"] == "error" and "deadline" in nodes[T(10)]["error"]
+    assert report["collect_s"] < 5
+    assert report["actions"] == []
+    assert report["summary"]["ok"] == 34
+
+
+def test_textfile_parses_with_prometheus_client(
+    fleet: SimFleet, store: Store, tmp_path: Path
+) -> None:
+    fleet.inject(Fault(kind="xid", node=T(4), gpus=(2,), code=79))
+    report = sweep(fleet, store, RecordingNodeActions(fleet.site.nodes()), apply=False)
+    out = tmp_path / "textfile"
+    out.mkdir()
+    path = write(out, report)
+    assert path.name == "dcops_sweep.prom" and [p.name for p in out.iterdir()] == [path.name]
+    families = {f.name: f for f in text_string_to_metric_families(path.read_text())}
+    health = {
+        (s.labels["node"], s.labels["check"]): s.value
+        for s in families["dcops_node_health"].samples
+    }
+    assert health[(T(4), "t-smi")] == 0 and health[(T(5), "t-smi")] == 1
+    assert len(health) == 72
+    nodes = {s.labels["state"]: s.value for s in families["dcops_sweep_nodes"].samples}
+    assert nodes == {"ok": 35, "suspect": 0, "fail": 1, "error": 0}
+    assert families["dcops_sweep_duration_seconds"].samples[0].value >= 0
+    assert families["dcops_sweep_last_success_timestamp_seconds"].samples[0].value > 1e9
+    assert render(report) == path.read_text()
+
+
+def test_only_chosen_nodes(fleet: SimFleet, store: Store) -> None:
+    report = sweep(fleet, store, None, nodes=[T(1), T(2)], apply=False)
+    assert [n["node"] for n in report["nodes"]] == [T(1), T(2)]
+    assert report["targets"] == "sim-r01-t[01-02]"
+
+
+def test_real_checks_drain_xid79_and_uncorrectable_ecc_at_once(
+    fleet: SimFleet, store: Store
+) -> None:
+    """The built-in checks (dcops.health.checks) on the simulator: fatal findings drain at once."""
+    if not {"xid", "gpu_count", "memory"} <= set(check_names()):
+        pytest.skip("the built-in checks are not installed")
+    fleet.inject(Fault(kind="xid", node=T(3), gpus=(1,), code=79))
+    fleet.inject(Fault(kind="ecc", node=T(8), gpus=(0,), uncorrectable=1))
+    actions = RecordingNodeActions(fleet.site.nodes())
+    ports = SweepPorts(
+        runner=fleet.runner,
+        site=fleet.site,
+        checks=get_checks(),
+        store=store,
+        audit=AuditLog(store, actor="test"),
+        actions=actions,
+    )
+    report = run_sweep(ports, fleet.site.nodes(), SweepOptions(apply=True, timeout_s=5))
+    drained = {a["node"]: a for a in report["actions"] if a["outcome"] == "ok"}
+    assert set(drained) == {T(3), T(8)}
+    assert {n["node"] for n in report["nodes"] if n["status"] == "fail"} == {T(3), T(8)}
+    assert any(
+        f["fatal"] and f["check"] in ("xid", "gpu_count") for f in by_node(report)[T(3)]["checks"]
+    )
+    assert actions.states([T(3)])[T(3)].reason.startswith("dcops: ")
+    assert report["summary"]["ok"] == 34
