@@ -18,6 +18,10 @@ The file is ``--config FILE``, else ``$DCOPS_CONFIG``, else
     [slurm]
     conf = "/etc/slurm/slurm.conf"
 
+    [sweep]
+    concurrency = 128
+    resume_after_passes = 3
+
 Environment variables name a top-level key as ``DCOPS_<KEY>`` and a section key
 as ``DCOPS_<SECTION>_<KEY>`` (``DCOPS_SITE``, ``DCOPS_SSH_USER``,
 ``DCOPS_SLURM_CONF``). Lists in the environment are comma-separated. Other
@@ -69,6 +73,20 @@ class SlurmConfig:
 
 
 @dataclass(frozen=True)
+class SweepConfig:
+    """Health-sweep settings; ``None`` leaves the built-in default (see docs/sweeps.md)."""
+
+    concurrency: int | None = None
+    timeout_s: float | None = None
+    deadline_s: float | None = None
+    drain_after_failures: int | None = None
+    resume_after_passes: int | None = None
+    max_drain_fleet: float | None = None
+    max_drain_rack: float | None = None
+    textfile_dir: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     site: str | None = None  # site file; None = this machine alone
     data_dir: Path = field(default_factory=default_data_dir)
@@ -76,6 +94,7 @@ class Config:
     actor: str | None = None  # who is recorded in the audit log; default: the OS user
     ssh: SshConfig = field(default_factory=SshConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
     source: tuple[str, ...] = ()  # where values came from, for `dcops config show`
 
     @property
@@ -83,8 +102,8 @@ class Config:
         return self.state_db if self.state_db is not None else self.data_dir / "state.db"
 
 
-_SECTIONS: dict[str, type[Any]] = {"ssh": SshConfig, "slurm": SlurmConfig}
-_TOP_SKIP = {"ssh", "slurm", "source"}
+_SECTIONS: dict[str, type[Any]] = {"ssh": SshConfig, "slurm": SlurmConfig, "sweep": SweepConfig}
+_TOP_SKIP = {"ssh", "slurm", "sweep", "source"}
 
 
 def _coerce(where: str, name: str, hint: Any, value: Any) -> Any:

@@ -29,6 +29,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "jobs": ("dcops.cli.jobs", "jobs", "Submit, list, inspect and cancel tenant jobs."),
     "serve": ("dcops.cli.serve", "serve", "Serve the tenant HTTP API (token auth, limits, audit)."),
     "sim": ("dcops.cli.sim", "sim", "Load fleet-simulator scenarios and show measurements."),
+    "sweep": (
+        "dcops.cli.sweep",
+        "sweep",
+        "Health sweeps: check, drain and resume nodes with evidence.",
+    ),
     "tenant": (
         "dcops.cli.tenant",
         "tenant",

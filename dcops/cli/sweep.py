@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dcops.config import Config
+    from dcops.health.sweep import SweepOptions
     from dcops.inventory import Site
     from dcops.node_actions import NodeActions
     from dcops.ports import RemoteRunner
@@ -204,7 +205,7 @@ def sweep(
 def _run(
     ctx: click.Context,
     cfg: Config,
-    options: Any,
+    options: SweepOptions,
     *,
     scenario: str | None,
     local: bool,
