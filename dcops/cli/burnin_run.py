@@ -13,6 +13,7 @@ from dcops.cli.common import (
     json_option,
     open_audit,
     progress_bar,
+    resolve_node_actions,
 )
 from dcops.errors import ExitCode, InputError
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from dcops.node_actions import NodeActions
     from dcops.ports import RemoteRunner
     from dcops.remote.ssh_settings import SshSettings
+    from dcops.store import Store
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
 
@@ -175,7 +177,10 @@ def run(
         site = ports.site
         nodes = _targets(site, hostlist, rack_name)
         thresholds = load_thresholds(site.sku, override=thresholds_file)
-        actions = _node_actions(ctx, node_actions, ports) if (apply or recheck) else None
+        audit = open_audit(ctx)
+        actions = (
+            _node_actions(ctx, node_actions, ports, audit.store) if (apply or recheck) else None
+        )
         if recheck:
             if actions is None:
                 raise InputError("--recheck needs a node-actions backend")
@@ -207,7 +212,6 @@ def run(
             max_drain_fleet=max_drain_fleet,
             recheck=recheck,
         )
-        audit = open_audit(ctx)
         with progress_bar(not as_json) as progress:
             report = execute(
                 ports,
@@ -338,17 +342,11 @@ def _targets(site: Any, hostlist: str | None, rack_name: str | None) -> list[str
     return nodes
 
 
-def _node_actions(ctx: click.Context, name: str | None, ports: SuitePorts) -> NodeActions:
-    from dcops.node_actions import RecordingNodeActions, create
-
+def _node_actions(
+    ctx: click.Context, name: str | None, ports: SuitePorts, store: Store
+) -> NodeActions | None:
     cfg = get_config(ctx)
-    backend = name or cfg.slurm.node_actions
-    if backend in ("record", "recording"):
-        return RecordingNodeActions(ports.site.nodes())
-    options: dict[str, Any] = {}
-    if backend.startswith("slurm") and cfg.slurm.conf:
-        options["slurm_conf"] = cfg.slurm.conf
-    return create(backend, **options)
+    return resolve_node_actions(cfg, name, ports.site, store, simulated=ports.backend == "sim")
 
 
 def _render(console: Console, report: dict[str, Any]) -> None:

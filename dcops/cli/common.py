@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from dcops.config import Config
     from dcops.inventory import Site
+    from dcops.node_actions import NodeActions
     from dcops.store import AuditLog, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -151,3 +152,34 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], Non
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+def resolve_node_actions(
+    cfg: Config, backend: str | None, site: Site, store: Store, *, simulated: bool
+) -> NodeActions | None:
+    """The node-actions port for a command: ``--node-actions`` flag, else config.
+
+    With the simulator the default is the in-memory ``recording`` scheduler,
+    seeded with the drains dcops recorded in the store, so drains made by one
+    run are there for the next (recheck, resume after clean sweeps).
+    ``none`` means no scheduler at all.
+    """
+    from dcops.node_actions import RecordingNodeActions, create
+
+    name = backend or ("recording" if simulated else cfg.slurm.node_actions)
+    if name == "none":
+        return None
+    if name in ("record", "recording"):
+        actions = RecordingNodeActions(site.nodes(), user="dcops")
+        known = set(site.nodes())
+        rows = store.conn.execute(
+            "SELECT node, reason FROM node_state WHERE drained_by_dcops = 1 AND reason != ''"
+        ).fetchall()
+        for row in rows:
+            if row["node"] in known:
+                actions.drain([row["node"]], row["reason"])
+        return actions
+    options: dict[str, Any] = {}
+    if name.startswith("slurm") and cfg.slurm.conf:
+        options["slurm_conf"] = cfg.slurm.conf
+    return create(name, **options)

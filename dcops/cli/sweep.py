@@ -19,6 +19,7 @@ from dcops.cli.common import (
     load_current_site,
     open_audit,
     progress_bar,
+    resolve_node_actions,
     site_option,
     stderr_console,
 )
@@ -313,30 +314,7 @@ def _node_actions(
     scenario: str | None,
 ) -> NodeActions | None:
     """The scheduler port: read for the consistency report, written only with --apply."""
-    from dcops.node_actions import RecordingNodeActions, create
-
-    name = backend or ("recording" if scenario else cfg.slurm.node_actions)
-    if name in ("record", "recording"):
-        actions = RecordingNodeActions(site.nodes(), user="dcops")
-        _replay_drains(actions, store)
-        return actions
-    if name == "none":
-        return None
-    options: dict[str, Any] = {}
-    if name.startswith("slurm") and cfg.slurm.conf:
-        options["slurm_conf"] = cfg.slurm.conf
-    return create(name, **options)
-
-
-def _replay_drains(actions: Any, store: Store) -> None:
-    """In-memory scheduler for --sim: re-create the drains dcops recorded, so state carries over."""
-    known = set(actions.states())
-    rows = store.conn.execute(
-        "SELECT node, reason FROM node_state WHERE drained_by_dcops = 1 AND reason != ''"
-    ).fetchall()
-    for row in rows:
-        if row["node"] in known:
-            actions.drain([row["node"]], row["reason"])
+    return resolve_node_actions(cfg, backend, site, store, simulated=bool(scenario))
 
 
 def _render(console: Console, report: dict[str, Any]) -> None:

@@ -283,3 +283,30 @@ def _states(cluster: Any) -> dict[str, dict[str, str]]:
         node, state, reason = line.split("|", 2)
         states[node] = {"state": state.upper(), "reason": reason}
     return states
+
+
+def test_sim_drains_carry_over_to_recheck(tmp_path: Path) -> None:
+    """With the simulator, drains recorded by one run are what the recheck re-tests."""
+    bad = scenario(
+        tmp_path,
+        "bad.yaml",
+        {
+            "racks": 1,
+            "seed": 2,
+            "faults": [{"node": "sim-r01-t04", "gpu": 3, "kind": "ecc", "uncorrectable": 1}],
+        },
+    )
+    good = scenario(tmp_path, "good.yaml", {"racks": 1, "seed": 2, "noise": 0.01})
+    first = json.loads(
+        dcops(tmp_path, "burnin", "run", "--sim", str(bad), "--apply", "--json").stdout
+    )
+    assert [(a["nodes"], a["outcome"]) for a in first["actions"]] == [("sim-r01-t04", "ok")]
+    proc = dcops(tmp_path, "burnin", "run", "--sim", str(good), "--recheck", "--apply", "--json")
+    second = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    assert [n["node"] for n in second["nodes"]] == ["sim-r01-t04"]
+    assert [(a["action"], a["outcome"]) for a in second["actions"]] == [("resume", "ok")]
+    third = json.loads(
+        dcops(tmp_path, "burnin", "run", "--sim", str(good), "--recheck", "--json").stdout
+    )
+    assert third["nodes"] == []  # nothing left drained by dcops
