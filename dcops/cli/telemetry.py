@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dcops.cli.common import emit, get_config, json_option
+from dcops.cli.telemetry_report import energy as energy_report
+from dcops.cli.telemetry_report import html_option, write_stability_html
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -124,7 +126,10 @@ def _render_import(console: Console, result: ImportResult) -> None:
 
 @telemetry.group()
 def report() -> None:
-    """Reports over the imported job records."""
+    """Reports: job stability over the imported job records, energy over the samples."""
+
+
+report.add_command(energy_report)
 
 
 _CSV_COLUMNS = (
@@ -139,6 +144,7 @@ _CSV_COLUMNS = (
 
 
 @report.command()
+@html_option
 @click.option(
     "--since",
     callback=_parse_when,
@@ -152,6 +158,7 @@ _CSV_COLUMNS = (
 def stability(
     ctx: click.Context,
     *,
+    html_path: Path | None,
     since: datetime | None,
     tenant: str | None,
     as_json: bool,
@@ -176,6 +183,8 @@ def stability(
             err=True,
         )
     result = stability_report(jobs, since=since, tenant=tenant)
+    if html_path is not None:
+        write_stability_html(ctx, jobs, result, html_path)
     data = _rounded(result.as_dict())
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")

@@ -32,10 +32,10 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Where the collector keeps samples and allocations under the data dir
-#: (until ``telemetry.collect`` lands, ``--samples/--allocations`` name files).
+#: Where the collector (``telemetry.collect``, ``telemetry.jobmap``) keeps samples
+#: and allocations under the data dir: ``date=YYYY-MM-DD/part-*.parquet`` folders.
 SAMPLES_SUBDIR = Path("telemetry") / "samples"
-ALLOCATIONS_FILE = Path("telemetry") / "allocations.parquet"
+ALLOCATIONS_FILE = Path("telemetry") / "allocations"
 
 _CSV_COLUMNS = (
     "tenant",
@@ -82,14 +82,70 @@ def _read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         raise StoreError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
+def _epoch_s(col: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    stamps = pd.to_datetime(col, utc=True)
+    out: pd.Series = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return out
+
+
+def _adapt_samples(frame: pd.DataFrame) -> pd.DataFrame:
+    """The collector's sample files (``time`` timestamps) in the energy core's columns."""
+    if "ts_s" not in frame.columns and "time" in frame.columns:
+        frame = frame.assign(ts_s=_epoch_s(frame["time"]))
+    return frame
+
+
+def _adapt_allocations(frame: pd.DataFrame) -> pd.DataFrame:
+    """The jobmap's allocation files in the energy core's columns.
+
+    jobmap rows are snapshots (``time``, ``start``, ``end`` timestamps): one
+    interval per (node, gpu, job, start) is kept, with its latest known end. Rows that
+    do not name a GPU (``gpu`` null: the source only knows the node) cannot be
+    attributed per GPU and are left out.
+    """
+    if "start_s" in frame.columns:
+        return frame
+    if "start" not in frame.columns:
+        return frame
+    out = frame[frame["gpu"].notna()].assign(
+        start_s=_epoch_s(frame["start"]), end_s=_epoch_s(frame["end"])
+    )
+    if "tenant" not in out.columns:
+        out = out.assign(tenant=None)
+    keys = ["node", "gpu", "job_id", "start_s"]
+    consolidated: pd.DataFrame = out.sort_values("end_s", na_position="first").drop_duplicates(
+        keys, keep="last"
+    )
+    return consolidated
+
+
+def _read_allocations(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    if path.is_dir():
+        files = sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in (".parquet", ".csv")
+            and not p.name.startswith(".")
+        )
+        if not files:
+            raise InputError(f"{path}: no .parquet or .csv allocation files")
+        frame = pd.concat([_read_table(f) for f in files], ignore_index=True)
+    else:
+        frame = _read_table(path)
+    return _adapt_allocations(frame)
+
+
 def sample_chunks(path: Path) -> Iterator[pd.DataFrame]:
     """Sample frames from a file (one chunk) or a folder of Parquet/CSV files (one per file).
 
     Files of a folder (a day/hour partitioned dataset) are read in path order,
     which is time order for ``day=YYYY-MM-DD`` style names.
     """
-    from telemetry.energy import SAMPLE_COLUMNS
-
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
@@ -103,9 +159,9 @@ def sample_chunks(path: Path) -> Iterator[pd.DataFrame]:
         if not files:
             raise InputError(f"{path}: no .parquet or .csv sample files")
         for f in files:
-            yield _read_table(f, None if f.suffix == ".csv" else list(SAMPLE_COLUMNS))
+            yield _adapt_samples(_read_table(f))
     else:
-        yield _read_table(path, None if path.suffix == ".csv" else list(SAMPLE_COLUMNS))
+        yield _adapt_samples(_read_table(path))
 
 
 def compute_energy(
@@ -119,7 +175,7 @@ def compute_energy(
     """Read the inputs and account them (the library call behind the command)."""
     from telemetry.energy import account_energy
 
-    alloc = _read_table(allocations)
+    alloc = _read_allocations(allocations)
     return account_energy(
         sample_chunks(samples),
         alloc,

@@ -180,6 +180,14 @@ def cumulative_energy(iv: Intervals, qkey: I64, qt: F64) -> tuple[I64, I64]:
         ckey = iv.key * stride + np.floor((iv.t1 - tref) * 1e6).astype(np.int64)
         qc = qkey * stride + np.floor((qclip - tref) * 1e6).astype(np.int64)
         idx = np.searchsorted(ckey, qc, side="left")
+        # Microsecond keys can only land before the exact interval (when several
+        # intervals end within one microsecond): step forward to it.
+        while True:
+            safe = np.minimum(idx, n - 1)
+            ahead = (idx < n) & (iv.key[safe] == qkey) & (iv.t1[safe] < qclip)
+            if not ahead.any():
+                break
+            idx = idx + ahead
     else:  # very long spans on very many GPUs: search GPU by GPU
         idx = np.empty(len(qt), np.int64)
         starts = np.searchsorted(iv.key, qkey, side="left")

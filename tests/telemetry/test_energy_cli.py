@@ -148,7 +148,26 @@ def test_import_sacct_then_stability_html(tmp_path: Path) -> None:
     folder, alloc_path, _, _ = _inputs(tmp_path / "in")
     (tmp_path / "telemetry" / "samples").parent.mkdir(parents=True, exist_ok=True)
     folder.rename(tmp_path / "telemetry" / "samples")
-    pd.read_csv(alloc_path).to_parquet(tmp_path / "telemetry" / "allocations.parquet")
+    # the jobmap's layout: date partitions, timestamps, snapshot rows repeated
+    a = pd.read_csv(alloc_path)
+    jm = pd.DataFrame(
+        {
+            "time": pd.to_datetime(a["start_s"], unit="s", utc=True),
+            "source": "slurm",
+            "node": a["node"],
+            "gpu": a["gpu"],
+            "gpus": 1,
+            "job_id": a["job_id"],
+            "tenant": a["tenant"],
+            "start": pd.to_datetime(a["start_s"], unit="s", utc=True),
+            "end": pd.to_datetime(a["end_s"], unit="s", utc=True),
+        }
+    )
+    part = tmp_path / "telemetry" / "allocations" / "date=2025-01-01"
+    part.mkdir(parents=True)
+    running = jm.copy()
+    running["end"] = pd.NaT
+    pd.concat([jm, running]).to_parquet(part / "part-1.parquet")
     html = tmp_path / "s.html"
     out = invoke(tmp_path, "report", "stability", "--html", str(html))
     assert out.exit_code == 0, out.output
