@@ -159,8 +159,10 @@ def transition(
             return replace(
                 rec, state=NodeState.OK, consecutive_failures=0, consecutive_passes=passes
             ), []
-        # drained or repair: count clean sweeps towards a resume
-        if passes < policy.resume_after_passes or hands_off or not rec.drained_by_dcops:
+        # drained or repair: count clean sweeps towards a resume, which needs the scheduler
+        # to show dcops' own drain right now (an unknown view never resumes anything)
+        own_drain = view is SchedulerView.DCOPS_DRAIN and rec.drained_by_dcops
+        if passes < policy.resume_after_passes or hands_off or not own_drain:
             return replace(
                 rec, state=NodeState.REPAIR, consecutive_failures=0, consecutive_passes=passes
             ), []

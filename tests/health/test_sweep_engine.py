@@ -181,7 +181,13 @@ def test_unreachable_and_hung_nodes_are_errors_within_the_deadline(
     report = sweep(fleet, store, actions, timeout_s=30, deadline_s=3)
     nodes = by_node(report)
     assert nodes[T(9)]["status"] == "error" and "resolve" not in nodes[T(9)]["error"]
-    assert nodes[T(10)]["status"] == "error" and "deadline" in nodes[T(10)]["error"]
+    hung = nodes[T(10)]
+    assert hung["status"] == "error"
+    # depending on which fires first (the deadline or the per-command timeout cut to it),
+    # the hang shows as a node error or as every check's error: never as ok
+    said = (hung["error"] or "") + " ".join(c["message"] for c in hung["checks"])
+    assert any(word in said for word in ("deadline", "hung", "no time left")), said
+    assert all(c["status"] == "error" for c in hung["checks"])
     assert report["collect_s"] < 10
     assert report["actions"] == []
     assert report["summary"]["ok"] == 34

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from dcops.errors import DcopsError
 from dcops.health.base import CheckResult, CheckStatus, NodeFacts
+from dcops.health.checks._smi import SmiLog, SmiParseError, parse_smi
 from dcops.measurements import CommandResult
 from dcops.skus import SkuProfile, get_sku
 
@@ -236,3 +237,19 @@ def mapping_get(data: Mapping[str, str], *keys: str) -> str | None:
         if key in data:
             return data[key]
     return None
+
+
+def read_smi(
+    find: Finder, smi: CommandResult, *, require_gpus: bool = True
+) -> SmiLog | CheckResult:
+    """The parsed ``nvidia-smi -q`` output, or the ERROR finding that says why there is none."""
+    unusable = smi_unusable(find, smi)
+    if unusable is not None:
+        return unusable
+    try:
+        log = parse_smi(smi.stdout)
+    except SmiParseError as exc:
+        return find.error(f"unparsable nvidia-smi output ({exc}): {first_line(smi)}")
+    if require_gpus and not log.gpus:
+        return find.error(f"no GPU in nvidia-smi output: {first_line(smi)}")
+    return log

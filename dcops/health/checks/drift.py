@@ -17,9 +17,8 @@ from dcops.health.checks._common import (
     expect_results,
     finder,
     first_line,
-    smi_unusable,
+    read_smi,
 )
-from dcops.health.checks._smi import SmiParseError, parse_smi
 from dcops.measurements import CommandResult
 
 NODE_KEYS = {"driver_version": "driver version", "cuda_version": "cuda version"}
@@ -43,13 +42,9 @@ class DriftCheck:
         if not wanted:
             return [find.ok("no driver/CUDA/VBIOS baseline for this node: nothing compared")]
         (smi,) = results
-        unusable = smi_unusable(find, smi)
-        if unusable is not None:
-            return [unusable]
-        try:
-            log = parse_smi(smi.stdout)
-        except SmiParseError as exc:
-            return [find.error(f"unparsable nvidia-smi output ({exc}): {first_line(smi)}")]
+        log = read_smi(find, smi, require_gpus=False)
+        if isinstance(log, CheckResult):
+            return [log]
         xml = log.format == "xml"
         out: list[CheckResult] = []
         for key, label in NODE_KEYS.items():

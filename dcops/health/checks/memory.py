@@ -28,13 +28,12 @@ from dcops.health.checks._common import (
     Finder,
     expect_results,
     finder,
-    first_line,
     leading_number,
-    smi_unusable,
+    read_smi,
     threshold_number,
     yes_no,
 )
-from dcops.health.checks._smi import SmiGpu, SmiParseError, parse_smi
+from dcops.health.checks._smi import SmiGpu
 from dcops.measurements import CommandResult
 
 DEFAULT_ECC_UNCORRECTABLE_MAX = 0
@@ -145,15 +144,9 @@ class MemoryCheck:
         except BadThreshold as exc:
             return [find.error(str(exc))]
         (smi,) = results
-        unusable = smi_unusable(find, smi)
-        if unusable is not None:
-            return [unusable]
-        try:
-            log = parse_smi(smi.stdout)
-        except SmiParseError as exc:
-            return [find.error(f"unparsable nvidia-smi output ({exc}): {first_line(smi)}")]
-        if not log.gpus:
-            return [find.error(f"no GPU in nvidia-smi output: {first_line(smi)}")]
+        log = read_smi(find, smi)
+        if isinstance(log, CheckResult):
+            return [log]
         out: list[CheckResult] = []
         for gpu in log.gpus:
             mem = memory_fields(gpu, log.format)

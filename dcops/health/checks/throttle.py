@@ -21,14 +21,13 @@ from dcops.health.checks._common import (
     BadThreshold,
     expect_results,
     finder,
-    first_line,
     leading_number,
+    read_smi,
     sku_profile,
-    smi_unusable,
     threshold_list,
     threshold_number,
 )
-from dcops.health.checks._smi import SmiGpu, SmiParseError, parse_smi
+from dcops.health.checks._smi import SmiGpu
 from dcops.measurements import CommandResult
 
 DEFAULT_REASONS = (
@@ -113,15 +112,9 @@ class ThrottleCheck:
         except BadThreshold as exc:
             return [find.error(str(exc))]
         (smi,) = results
-        unusable = smi_unusable(find, smi)
-        if unusable is not None:
-            return [unusable]
-        try:
-            log = parse_smi(smi.stdout)
-        except SmiParseError as exc:
-            return [find.error(f"unparsable nvidia-smi output ({exc}): {first_line(smi)}")]
-        if not log.gpus:
-            return [find.error(f"no GPU in nvidia-smi output: {first_line(smi)}")]
+        log = read_smi(find, smi)
+        if isinstance(log, CheckResult):
+            return [log]
         profile = sku_profile(facts)
         sku_max = profile.gpu.max_sm_clock_mhz if profile and profile.gpu.max_sm_clock_mhz else None
         out: list[CheckResult] = []
