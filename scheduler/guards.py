@@ -141,6 +141,9 @@ def check_argv(argv: Iterable[str], field: str = "command") -> None:
     for i, arg in enumerate(argv):
         if "\x00" in arg:
             raise InputError(f"{field}[{i}]: argument holds a NUL byte")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in arg):
+            # a line break inside an argument would start a new line of the batch script
+            raise InputError(f"{field}[{i}]: {arg!r} holds control characters")
         if i == 0 and (arg.startswith("-") or not arg.strip()):
             raise InputError(
                 f"{field}[0]: {arg!r} is not a program (a leading '-' would be read as a "

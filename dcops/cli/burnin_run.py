@@ -95,7 +95,8 @@ _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
 @click.option(
     "--node-actions",
     "node_actions",
-    help="Node-actions backend for --apply/--recheck (default: config slurm.node_actions).",
+    help="Node-actions backend for --apply/--recheck: slurm-cli, kubernetes, recording, none "
+    "(default: the in-memory 'recording' scheduler with --sim, else config slurm.node_actions).",
 )
 @click.option(
     "--max-drain-rack",

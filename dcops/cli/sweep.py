@@ -85,7 +85,12 @@ def _setting(cfg: Config, key: str, flag: Any) -> Any:
     type=click.Path(file_okay=False),
     help="Write node_exporter textfile metrics (dcops_sweep.prom) into this directory.",
 )
-@click.option("--node-actions", "backend", help="Node-actions backend [config slurm.node_actions].")
+@click.option(
+    "--node-actions",
+    "backend",
+    help="Node-actions backend: slurm-cli, kubernetes, recording, none "
+    "[recording with --sim, else config slurm.node_actions].",
+)
 @click.option("--drain-after", type=click.IntRange(1), help="Failures in a row that drain [2].")
 @click.option("--resume-after", type=click.IntRange(1), help="Clean sweeps that resume [2].")
 @click.option("--max-drain-fleet", type=click.FloatRange(0, 1), help="Breaker: fleet share [0.25].")

@@ -242,7 +242,18 @@ def test_apply_drains_in_slurm_and_recheck_resumes(tmp_path: Path, slurm_cluster
     bad = scenario(tmp_path, "bad.yaml", {"racks": 1, "seed": 9, "faults": faults})
     good = scenario(tmp_path, "good.yaml", {"racks": 1, "seed": 9})
     try:
-        proc = dcops(tmp_path, "burnin", "run", "--sim", str(bad), "--apply", "--json", env=env)
+        proc = dcops(
+            tmp_path,
+            "burnin",
+            "run",
+            "--sim",
+            str(bad),
+            "--apply",
+            "--json",
+            "--node-actions",
+            "slurm-cli",
+            env=env,
+        )
         report = json.loads(proc.stdout)
         assert proc.returncode == 1, proc.stderr
         drained = sorted(a["nodes"] for a in report["actions"] if a["outcome"] == "ok")
@@ -252,7 +263,17 @@ def test_apply_drains_in_slurm_and_recheck_resumes(tmp_path: Path, slurm_cluster
             assert "DRAIN" in states[node]["state"] and states[node]["reason"].startswith("dcops:")
         # recheck with the trays repaired: dcops resumes its own drains, not the admin's
         proc = dcops(
-            tmp_path, "burnin", "run", "--sim", str(good), "--recheck", "--apply", "--json", env=env
+            tmp_path,
+            "burnin",
+            "run",
+            "--sim",
+            str(good),
+            "--recheck",
+            "--apply",
+            "--json",
+            "--node-actions",
+            "slurm-cli",
+            env=env,
         )
         report = json.loads(proc.stdout)
         assert proc.returncode == 0, proc.stderr
