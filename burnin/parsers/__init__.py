@@ -2,7 +2,7 @@
 
 * :func:`burnin.parsers.nccl_tests.parse_nccl_tests` -- nccl-tests stdout (every layout
   since the ``N/A`` column) and its ``-J`` JSON file, one :class:`NcclTestRun` per run.
-* :func:`burnin.parsers.dcgm.parse_dcgm_diag` -- ``dcgmi diag`` as DCGM 3.x / 4.x JSON
+* :func:`dcops.dcgm.diag.parse_dcgm_diag` -- ``dcgmi diag`` as DCGM 3.x / 4.x JSON
   (``-j``) or as the human text table.
 
 No parser reads files or runs anything; callers hand in the text. Input that holds no

@@ -23,7 +23,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from burnin.profiles.model import HealthThresholds
 from burnin.verdicts.status import Finding, Reason, Status, gpu_finding, node_finding
-from burnin.verdicts.xid import classify_xid
+from burnin.verdicts.xid import classify_xid, xid_status
 from dcops.measurements import HARDWARE_THROTTLE, ClocksEventReason, GpuReading, GpuRef, NodeReading
 
 CHECK = "gpu_health"
@@ -88,7 +88,7 @@ def _judge_gpu(
             msg = f"XID {xid.code} ({rule.what}, {kind})"
             if xid.message:
                 msg += f": {xid.message}"
-            add(rule.status, "xid", xid.code, None, msg, rule.action)
+            add(xid_status(rule), "xid", xid.code, None, msg, rule.action)
 
     if any(s.lost for s in snaps):
         add(

@@ -22,8 +22,8 @@ from dcops.errors import ExitCode, InputError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from burnin.parsers.dcgm import DcgmDiagResult, DcgmEntityResult
     from burnin.parsers.nccl_tests import NcclTestRun
+    from dcops.dcgm.diag import DcgmDiagResult, DcgmEntityResult
     from dcops.measurements import BandwidthSample
 
 _STYLE = {
@@ -87,7 +87,7 @@ def parse_nccl_tests_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
 @click.pass_context
 def parse_dcgm_cmd(ctx: click.Context, file: str, as_json: bool) -> None:
     """Parse `dcgmi diag` output (-j JSON of DCGM 3.x/4.x, or the text table)."""
-    from burnin.parsers.dcgm import parse_dcgm_diag
+    from dcops.dcgm.diag import parse_dcgm_diag
 
     source = "<stdin>" if file == "-" else file
     result = parse_dcgm_diag(read_text(file), source=source)

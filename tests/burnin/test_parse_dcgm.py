@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from burnin.parsers.dcgm import DcgmDiagResult, normalize_status, parse_dcgm_diag
+from dcops.dcgm.diag import DcgmDiagResult, normalize_status, parse_dcgm_diag
 from dcops.errors import InputError
 from tests.conftest import shared_fixture
 

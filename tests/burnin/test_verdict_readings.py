@@ -6,6 +6,7 @@ import pytest
 
 from burnin.profiles.model import HealthThresholds
 from burnin.verdicts import Finding, Status, classify_xid, judge_readings
+from burnin.verdicts.xid import xid_status
 from dcops.measurements import ClocksEventReason, GpuRef, XidEvent
 from tests.burnin._verdict_helpers import node_reading, reading
 
@@ -59,7 +60,7 @@ def test_node_without_reading_is_error() -> None:
 )
 def test_xid_classification(code: int, message: str, status: Status) -> None:
     rule = classify_xid(code, message)
-    assert rule.status is status
+    assert xid_status(rule) is status
     out = _judge(reading(G[0], xids=[XidEvent(code, 5.0, message)]), *(reading(g) for g in G[1:]))
     xid = [f for f in out if f.reason.metric == "xid"]
     assert xid[0].status is status and xid[0].action

@@ -1,6 +1,6 @@
 """``dcgm``: DCGM's quick diagnostic, ``dcgmi diag -r <level> -j`` (level 1 by default).
 
-Parsed with :func:`burnin.parsers.dcgm.parse_dcgm_diag` (DCGM 3.x/4.x JSON or the
+Parsed with :func:`dcops.dcgm.diag.parse_dcgm_diag` (DCGM 3.x/4.x JSON or the
 table). ``dcgm_level`` (default 1: seconds, software only) picks the run level;
 higher levels take minutes and belong in burn-in, not in a cron sweep.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from burnin.parsers.dcgm import DcgmTest, parse_dcgm_diag
+from dcops.dcgm.diag import DcgmTest, parse_dcgm_diag
 from dcops.errors import InputError
 from dcops.health.base import CheckResult, CheckStatus, NodeFacts, register_check
 from dcops.health.checks._common import (

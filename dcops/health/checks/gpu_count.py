@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from burnin.verdicts.xid import classify_xid
 from dcops.health.base import CheckResult, NodeFacts, register_check
 from dcops.health.checks._common import (
     EXIT_NOT_FOUND,
@@ -32,6 +31,7 @@ from dcops.health.checks._common import (
     parse_proc_gpus,
 )
 from dcops.measurements import CommandResult
+from dcops.xid import classify_xid
 
 _LISTED = re.compile(r"^GPU (\d+): (.+?) \(UUID: ([^)]+)\)\s*$")
 _MIG = re.compile(r"^\s+MIG .*Device\s+\d+:")

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from burnin.verdicts.xid import classify_xid
 from dcops.health.base import CheckResult, NodeFacts, register_check
 from dcops.health.checks._common import (
     BadThreshold,
@@ -35,6 +34,7 @@ from dcops.health.checks._common import (
 )
 from dcops.health.checks._smi import SmiGpu
 from dcops.measurements import CommandResult
+from dcops.xid import classify_xid
 
 DEFAULT_ECC_UNCORRECTABLE_MAX = 0
 DEFAULT_RETIRED_PAGES_MAX = 60

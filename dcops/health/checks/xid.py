@@ -25,8 +25,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from burnin.verdicts.status import Status
-from burnin.verdicts.xid import RECOVERY_ACTIONS, classify_xid
 from dcops.health.base import CheckResult, CheckStatus, NodeFacts, register_check
 from dcops.health.checks._common import (
     EXIT_NOT_FOUND,
@@ -44,6 +42,7 @@ from dcops.health.checks._common import (
     threshold_list,
 )
 from dcops.measurements import CommandResult
+from dcops.xid import RECOVERY_ACTIONS, classify_xid
 
 DEFAULT_FATAL_CODES = (48, 64, 79, 95)
 FATAL_RECOVERY_ACTIONS = ("NODE_REBOOT", "DRAIN_AND_RESET")
@@ -162,7 +161,7 @@ def recovery_hint(message: str) -> str:
     return message
 
 
-_STATUS = {Status.PASS: CheckStatus.OK, Status.WARN: CheckStatus.WARN}
+_STATUS = {"ignore": CheckStatus.OK, "warn": CheckStatus.WARN}
 
 
 @register_check("xid")
@@ -236,7 +235,7 @@ class XidCheck:
         fatal = code in fatal_codes or (
             code == 154 and any(a in rule.action for a in FATAL_RECOVERY_ACTIONS)
         )
-        status = CheckStatus.FAIL if fatal else _STATUS.get(rule.status, CheckStatus.FAIL)
+        status = CheckStatus.FAIL if fatal else _STATUS.get(rule.severity, CheckStatus.FAIL)
         gpu = index_of(last.pci, proc) if last.pci is not None else None
         times = f"x{len(group)} " if len(group) > 1 else ""
         return find(

@@ -16,9 +16,9 @@ neither a diagnostic report nor a dcgmi error raises :class:`~dcops.errors.Input
 
 from __future__ import annotations
 
-from burnin.parsers._dcgm_json import find_json_doc, is_dcgm_doc, parse_json_doc
-from burnin.parsers._dcgm_text import parse_text
-from burnin.parsers.dcgm_types import (
+from dcops.dcgm._json import find_json_doc, is_dcgm_doc, parse_json_doc
+from dcops.dcgm._text import parse_text
+from dcops.dcgm.types import (
     DcgmDiagResult,
     DcgmEntityResult,
     DcgmGpu,

@@ -1,4 +1,4 @@
-"""The ``dcgmi diag`` human table (see :mod:`burnin.parsers.dcgm`).
+"""The ``dcgmi diag`` human table (see :mod:`dcops.dcgm.diag`).
 
 Two generations share the frame ``| Diagnostic | Result |`` with category rows
 (``+-----  Hardware  ----+---+``):
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from burnin.parsers.dcgm_types import (
+from dcops.dcgm.types import (
     DcgmDiagResult,
     DcgmEntityResult,
     DcgmMessage,

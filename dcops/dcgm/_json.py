@@ -1,4 +1,4 @@
-"""``dcgmi diag -j`` JSON, both shapes (see :mod:`burnin.parsers.dcgm`).
+"""``dcgmi diag -j`` JSON, both shapes (see :mod:`dcops.dcgm.diag`).
 
 DCGM 4.x (dcgmi ``Diag.cpp`` HelperJsonBuildOutput; fixture from DCGM 4.2.3)::
 
@@ -27,7 +27,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from burnin.parsers.dcgm_types import (
+from dcops.dcgm.types import (
     DcgmDiagResult,
     DcgmEntityResult,
     DcgmGpu,
