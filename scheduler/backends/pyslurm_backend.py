@@ -14,7 +14,7 @@ against the tenant contract here (account and user) before anything is done.
 Logs are read as the tenant user like ``slurm-cli``.
 
 Not exercised on the test rig (Debian's Slurm 22.05 has no matching pyslurm
-on PyPI); the reading side goes through :mod:`scheduler.slurm.parse`-equivalent
+on PyPI); the reading side goes through :mod:`dcops.slurm.parse`-equivalent
 normalization of pyslurm's ``to_dict()``.
 """
 

@@ -38,6 +38,7 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from dcops.errors import InputError, SchedulerError, UnknownNameError
+from dcops.slurm.parse import SlurmJob, parse_jobs
 from scheduler.backends.base import (
     BackendFeature,
     JobState,
@@ -47,7 +48,6 @@ from scheduler.backends.base import (
     total_gpus,
 )
 from scheduler.guards import normalize_abs
-from scheduler.slurm.parse import SlurmJob, parse_jobs
 from scheduler.slurm.render import SlurmSite, render_slurm
 from scheduler.tenancy import AdmittedJob, TenantContract
 

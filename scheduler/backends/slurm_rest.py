@@ -17,7 +17,7 @@ The API version is detected from the server (``GET /openapi/v3`` paths, else
   ``tres_per_node`` ``gres/gpu:N``; from v0.0.41 the script goes in
   ``job.script``; the submit answer may nest ``job_id`` in ``result``.
 
-Job JSON of every version is normalized by :mod:`scheduler.slurm.parse`.
+Job JSON of every version is normalized by :mod:`dcops.slurm.parse`.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dcops.errors import InputError, SchedulerError, UnknownNameError
+from dcops.slurm.parse import parse_jobs, response_errors
 from scheduler.backends.base import (
     BackendFeature,
     JobStatus,
@@ -52,7 +53,6 @@ from scheduler.backends.slurm_cli import (
     subprocess_runner,
     to_status,
 )
-from scheduler.slurm.parse import parse_jobs, response_errors
 from scheduler.slurm.render import SlurmSite, SlurmSubmission, render_slurm
 from scheduler.tenancy import AdmittedJob, TenantContract
 

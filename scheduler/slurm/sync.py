@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dcops.errors import SchedulerError
+from dcops.slurm.parse import gpus_in_tres
 from dcops.store import AuditLog
 from scheduler.backends.slurm_cli import CommandRunner, first_line, subprocess_runner
-from scheduler.slurm.parse import gpus_in_tres
 from scheduler.tenancy import TenantContract
 
 ASSOC_FORMAT = "Cluster,Account,User,GrpTRES,QOS,DefaultQOS"

@@ -1,6 +1,6 @@
 """Importer for Slurm accounting JSON: ``sacct --json`` and slurmrestd ``/slurmdb/vX/job(s)``.
 
-Any release's shape is accepted: :func:`scheduler.slurm.parse.parse_jobs`
+Any release's shape is accepted: :func:`dcops.slurm.parse.parse_jobs`
 normalizes it (plain or ``{set, infinite, number}`` numbers, ``state`` as a
 string or ``{current: [...], reason}``, exit codes as ints or objects).
 
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from dcops.errors import HostlistError, InputError, LocatedInputError, SchedulerError
 from dcops.hostlist import expand
-from scheduler.slurm.parse import SlurmJob, number, parse_jobs
+from dcops.slurm.parse import SlurmJob, number, parse_jobs
 from telemetry.importers.base import ImportOptions, register
 from telemetry.jobs import JobRecord, JobState, jobs_frame
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from dcops.errors import HostlistError, SchedulerError
 from dcops.hostlist import expand
-from scheduler.slurm.parse import gpus_in_gres, gpus_in_tres, parse_jobs
+from dcops.slurm.parse import gpus_in_gres, gpus_in_tres, parse_jobs
 from telemetry.jobmap.model import Allocation, tenant_of
 
 #: States in which a job holds its nodes' GPUs now.

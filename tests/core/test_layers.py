@@ -39,3 +39,15 @@ def test_core_does_not_import_domains(path: Path) -> None:
 def test_the_check_sees_the_core() -> None:
     assert len(CORE_FILES) > 40
     assert any(p.name == "hostlist.py" for p in CORE_FILES)
+
+
+DOMAIN_FILES = sorted(p for d in DOMAINS for p in (REPO / d).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", DOMAIN_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_domains_do_not_import_each_other(path: Path) -> None:
+    own = path.relative_to(REPO).parts[0]
+    bad = {
+        m for m in imported_modules(path) if m.split(".")[0] in DOMAINS and m.split(".")[0] != own
+    }
+    assert not bad, f"{path.relative_to(REPO)} imports another domain: {sorted(bad)}"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from dcops.errors import SchedulerError
-from scheduler.slurm.parse import (
+from dcops.slurm.parse import (
     SlurmJob,
     fields_of_format,
     gpus_in_gres,
