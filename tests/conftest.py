@@ -1,4 +1,4 @@
-"""Shared pytest setup: paths to the repository and ../shared fixtures, isolation of state."""
+"""Shared pytest setup: paths to the repository and its captured test data, isolation of state."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import pytest
 pytest_plugins = ["tests.rig.slurm", "tests.rig.ssh"]
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared").resolve()
-FIXTURES = SHARED / "fixtures"
+#: Captured real outputs and public data the tests read (origins in tests/data/SOURCES.md).
+FIXTURES = REPO / "tests" / "data"
 
 
 def shared_fixture(relpath: str) -> Path:
-    """A captured real output under ../shared/fixtures; skip the test when shared/ is absent."""
+    """A captured real output under tests/data; a missing file is a failure, never a skip."""
     path = FIXTURES / relpath
     if not path.exists():
-        pytest.skip(f"../shared/fixtures/{relpath} is not available (no ../shared beside the repo)")
+        raise FileNotFoundError(f"tests/data/{relpath} is missing: the test data ships with the repo")
     return path
 
 
