@@ -22,6 +22,11 @@ The file is ``--config FILE``, else ``$DCOPS_CONFIG``, else
     concurrency = 128
     resume_after_passes = 3
 
+    [actions]                            # the actuator: levels and breaker (docs/actions.md)
+    levels = ["reboot=approve", "sweep:drain=act"]
+    max_drain_rack = 0.34
+    node_max_actions = 3
+
 Environment variables name a top-level key as ``DCOPS_<KEY>`` and a section key
 as ``DCOPS_<SECTION>_<KEY>`` (``DCOPS_SITE``, ``DCOPS_SSH_USER``,
 ``DCOPS_SLURM_CONF``). Lists in the environment are comma-separated. Other
@@ -37,6 +42,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from dcops.actions.settings import ActionSettings
 from dcops.errors import ConfigError
 
 
@@ -81,8 +87,6 @@ class SweepConfig:
     deadline_s: float | None = None
     drain_after_failures: int | None = None
     resume_after_passes: int | None = None
-    max_drain_fleet: float | None = None
-    max_drain_rack: float | None = None
     textfile_dir: str | None = None
 
 
@@ -95,6 +99,7 @@ class Config:
     ssh: SshConfig = field(default_factory=SshConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    actions: ActionSettings = field(default_factory=ActionSettings)
     source: tuple[str, ...] = ()  # where values came from, for `dcops config show`
 
     @property
@@ -102,8 +107,13 @@ class Config:
         return self.state_db if self.state_db is not None else self.data_dir / "state.db"
 
 
-_SECTIONS: dict[str, type[Any]] = {"ssh": SshConfig, "slurm": SlurmConfig, "sweep": SweepConfig}
-_TOP_SKIP = {"ssh", "slurm", "sweep", "source"}
+_SECTIONS: dict[str, type[Any]] = {
+    "ssh": SshConfig,
+    "slurm": SlurmConfig,
+    "sweep": SweepConfig,
+    "actions": ActionSettings,
+}
+_TOP_SKIP = {"ssh", "slurm", "sweep", "actions", "source"}
 
 
 def _coerce(where: str, name: str, hint: Any, value: Any) -> Any:
@@ -116,6 +126,14 @@ def _coerce(where: str, name: str, hint: Any, value: Any) -> Any:
             if not isinstance(value, list | tuple):
                 raise TypeError("expected a list")
             return tuple(str(v) for v in value)
+        if "bool" in text_hint:
+            if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if isinstance(value, str) and value.strip().lower() in ("0", "false", "no", "off"):
+                return False
+            if not isinstance(value, bool):
+                raise TypeError("expected true or false")
+            return value
         if "Path" in text_hint:
             return Path(os.path.expanduser(str(value)))
         if "float" in text_hint:

@@ -23,7 +23,8 @@ stderr and the error's ``exit_code``; anything else is a bug.
     │   │   └── CommandTimeout              a command did not finish in time
     │   └── SchedulerError                  Slurm / Kubernetes said no or broke
     ├── StoreError                  exit 3  the state store cannot be read or written
-    └── BusyError                   exit 4  another run holds the lock (cron overlap)
+    ├── BusyError                   exit 4  another run holds the lock (cron overlap)
+    └── RefusedError                exit 5  the circuit breaker refused the action
 
 Adapters wrap library exceptions with ``raise SomeError(...) from exc`` so the
 cause stays available to ``--debug`` without reaching the user by default.
@@ -42,6 +43,7 @@ class ExitCode(IntEnum):
     INPUT = 2  # usage or input error: nothing was changed
     INTERNAL = 3  # the command itself failed (backend, store, bug)
     BUSY = 4  # another run holds the lock; nothing was done
+    REFUSED = 5  # the circuit breaker (or rate limit) refused an action; it was not done
 
 
 class DcopsError(Exception):
@@ -157,3 +159,9 @@ class BusyError(DcopsError):
     """Another run holds the lock; this one did nothing."""
 
     exit_code = ExitCode.BUSY
+
+
+class RefusedError(DcopsError):
+    """The actuator's circuit breaker or rate limit refused an action; nothing was done."""
+
+    exit_code = ExitCode.REFUSED

@@ -160,25 +160,20 @@ def resolve_node_actions(
     """The node-actions port for a command: ``--node-actions`` flag, else config.
 
     With the simulator the default is the in-memory ``recording`` scheduler,
-    seeded with the drains dcops recorded in the store, so drains made by one
-    run are there for the next (recheck, resume after clean sweeps).
+    kept in the state store (:mod:`dcops.node_actions.stored`), so drains made
+    by one command are there for the next (recheck, resume after clean sweeps,
+    an operator's ``dcops node drain``).
     ``none`` means no scheduler at all.
     """
-    from dcops.node_actions import RecordingNodeActions, create
+    from dcops.node_actions import create
 
     name = backend or ("recording" if simulated else cfg.slurm.node_actions)
     if name == "none":
         return None
     if name in ("record", "recording"):
-        actions = RecordingNodeActions(site.nodes(), user="dcops")
-        known = set(site.nodes())
-        rows = store.conn.execute(
-            "SELECT node, reason FROM node_state WHERE drained_by_dcops = 1 AND reason != ''"
-        ).fetchall()
-        for row in rows:
-            if row["node"] in known:
-                actions.drain([row["node"]], row["reason"])
-        return actions
+        from dcops.node_actions.stored import StoredNodeActions
+
+        return StoredNodeActions(store, site.nodes(), user=cfg.actor or "dcops")
     options: dict[str, Any] = {}
     if name.startswith("slurm") and cfg.slurm.conf:
         options["slurm_conf"] = cfg.slurm.conf

@@ -5,7 +5,7 @@ Subcommand modules are imported only when invoked, so ``dcops --help`` and
 
 Exit codes (see README): 0 ok, 1 unhealthy/failed result, 2 usage or input
 error, 3 internal or backend error, 4 busy (another run holds the lock),
-130 interrupted.
+5 refused by the circuit breaker, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def cli(
 
     Every reporting command takes --json. Exit codes: 0 ok, 1 unhealthy or
     failed result, 2 usage or input error, 3 internal or backend error,
-    4 busy (another run holds the lock).
+    4 busy (another run holds the lock), 5 refused by the circuit breaker.
     """
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path

@@ -122,10 +122,22 @@ class SlurmCliNodeActions:
             )
         return result
 
-    def _scontrol_update(self, names: list[str], state: str, *, reason: str | None = None) -> None:
+    def command_for(self, verb: str, nodes: Iterable[str], reason: str | None = None) -> list[str]:
+        """The exact argv a ``drain`` or ``resume`` of ``nodes`` runs (for dry-runs)."""
+        state = {"drain": "DRAIN", "resume": "RESUME"}[verb]
+        prefix = ["env", *(f"{k}={v}" for k, v in self.env.items())] if self.env else []
+        where = [] if self.host == "localhost" else [f"(on {self.host})"]
+        return [*where, *prefix, *self._update_argv(node_names(nodes), state, reason)]
+
+    @staticmethod
+    def _update_argv(names: list[str], state: str, reason: str | None) -> list[str]:
         argv = ["scontrol", "update", f"NodeName={compress(names)}", f"State={state}"]
         if reason is not None:
             argv.append(f"Reason={reason}")
+        return argv
+
+    def _scontrol_update(self, names: list[str], state: str, *, reason: str | None = None) -> None:
+        argv = self._update_argv(names, state, reason)
         result = self._run(argv)
         if result.ok:
             return

@@ -108,4 +108,53 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_tenant ON jobs(tenant, state);
     """,
+    # 2: the actuator's actions (approval queue, intents, undo), their nodes, the sim scheduler
+    """
+    CREATE TABLE actions (
+        id           TEXT PRIMARY KEY,           -- act-YYYYmmdd-HHMMSS-xxxxxx
+        kind         TEXT NOT NULL,              -- drain, resume, cordon, reboot ...
+        targets      TEXT NOT NULL,              -- hostlist
+        reason       TEXT NOT NULL DEFAULT '',
+        evidence     TEXT NOT NULL DEFAULT '[]', -- JSON list of findings
+        params       TEXT NOT NULL DEFAULT '{}', -- JSON, kind-specific
+        source       TEXT NOT NULL,              -- sweep, burnin, runbook, capacity, operator
+        source_run   TEXT,                       -- the run id, when a run asked
+        requested_by TEXT NOT NULL,
+        level        TEXT NOT NULL,              -- observe, recommend, approve, act
+        status       TEXT NOT NULL,              -- pending, approved, denied, expired, started,
+                                                 -- done, failed, undone, refused, skipped, observed
+        message      TEXT NOT NULL DEFAULT '',
+        steps        TEXT NOT NULL DEFAULT '[]', -- JSON: the policy steps and their verdicts
+        call         TEXT NOT NULL DEFAULT '[]', -- JSON: the backend call (argv-like)
+        backend      TEXT,                       -- node-actions backend name
+        undo_kind    TEXT,                       -- the kind that reverses it, if any
+        undo_of      TEXT,                       -- the action this one reverses
+        undone_by    TEXT,                       -- the action that reversed this one
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        expires_at   TEXT,                       -- pending approvals
+        decided_by   TEXT,                       -- approver (or denier)
+        decided_at   TEXT,
+        executed_at  TEXT,
+        pid          INTEGER,                    -- the process that wrote the intent
+        host         TEXT
+    );
+    CREATE INDEX actions_status ON actions(status, created_at);
+
+    CREATE TABLE action_nodes (
+        action_id TEXT NOT NULL REFERENCES actions(id) ON DELETE CASCADE,
+        node      TEXT NOT NULL,
+        PRIMARY KEY (action_id, node)
+    );
+    CREATE INDEX action_nodes_node ON action_nodes(node);
+
+    CREATE TABLE sim_scheduler (
+        node          TEXT PRIMARY KEY,           -- the simulator's in-memory scheduler, kept
+        states        TEXT NOT NULL,              -- JSON list: base state, then flags
+        reason        TEXT NOT NULL DEFAULT '',
+        reason_user   TEXT,
+        reason_time_s REAL,
+        updated_at    TEXT NOT NULL
+    );
+    """,
 )
