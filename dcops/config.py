@@ -91,6 +91,18 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
+class RunbooksConfig:
+    """Runbook settings (docs/runbooks.md)."""
+
+    library_dirs: tuple[str, ...] = ()  # site runbook directories (after the built-in ones)
+    escalate_webhook: str | None = None  # POST tickets here (JSON)
+    escalate_dir: str | None = None  # else write tickets here; default data_dir/tickets
+    max_remediations_7d: int = 3  # more runs on one node in 7 days -> escalate instead
+    max_per_rack: int = 1  # runs acting at once in one rack
+    max_fleet: int = 64  # runs acting at once in the fleet
+
+
+@dataclass(frozen=True)
 class Config:
     site: str | None = None  # site file; None = this machine alone
     data_dir: Path = field(default_factory=default_data_dir)
@@ -100,6 +112,7 @@ class Config:
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     actions: ActionSettings = field(default_factory=ActionSettings)
+    runbooks: RunbooksConfig = field(default_factory=RunbooksConfig)
     source: tuple[str, ...] = ()  # where values came from, for `dcops config show`
 
     @property
@@ -112,8 +125,9 @@ _SECTIONS: dict[str, type[Any]] = {
     "slurm": SlurmConfig,
     "sweep": SweepConfig,
     "actions": ActionSettings,
+    "runbooks": RunbooksConfig,
 }
-_TOP_SKIP = {"ssh", "slurm", "sweep", "actions", "source"}
+_TOP_SKIP = {"ssh", "slurm", "sweep", "actions", "runbooks", "source"}
 
 
 def _coerce(where: str, name: str, hint: Any, value: Any) -> Any:

@@ -28,6 +28,11 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("dcops.cli.config", "config", "Show the effective configuration."),
     "jobs": ("dcops.cli.jobs", "jobs", "Submit, list, inspect and cancel tenant jobs."),
     "serve": ("dcops.cli.serve", "serve", "Serve the tenant HTTP API (token auth, limits, audit)."),
+    "runbook": (
+        "dcops.cli.runbook",
+        "runbook",
+        "Runbooks: list, show and plan codified remediations.",
+    ),
     "sim": ("dcops.cli.sim", "sim", "Load fleet-simulator scenarios and show measurements."),
     "sweep": (
         "dcops.cli.sweep",
@@ -39,6 +44,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "tenant",
         "Tenants: contracts, quotas, API tokens, Slurm/Kueue sync.",
     ),
+    "xid": ("dcops.cli.xid", "xid", "Explain XID lines by NVIDIA's catalog (NVLink5 decode)."),
     "telemetry": (
         "dcops.cli.telemetry",
         "telemetry",

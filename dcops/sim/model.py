@@ -15,7 +15,7 @@ power over the clock's time, settled before every change of power.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -238,6 +238,23 @@ class FleetModel:
     def faults(self) -> list[Fault]:
         with self._lock:
             return list(self._faults)
+
+    def remove_faults(self, drop: Callable[[Fault], bool]) -> int:
+        """Remove the faults ``drop`` says yes to (a reboot, a reset, a repair); count."""
+        with self._lock:
+            keep = [f for f in self._faults if not drop(f)]
+            removed = len(self._faults) - len(keep)
+            self._faults = keep
+            self._active_key = None
+        self.refresh()
+        return removed
+
+    def set_faults(self, faults: Iterable[Fault]) -> None:
+        """Replace the fault list (restoring a persisted fleet)."""
+        with self._lock:
+            self._faults = list(faults)
+            self._active_key = None
+        self.refresh()
 
     def set_load(self, gpus: I64 | None, load: float) -> None:
         """Set the utilisation (0..1) of ``gpus`` (None: all); power and energy follow."""

@@ -49,6 +49,8 @@ class SimRemoteRunner:
     def __init__(self, model: FleetModel, probe: SimGpuProbe | None = None) -> None:
         self.model = model
         self.probe = probe or SimGpuProbe(model, stream=Stream.RUNNER)
+        #: Called with the host before every command; may raise (a node that is rebooting).
+        self.gate: Callable[[str], None] | None = None
         self._commands: dict[str, Handler] = {
             "hostname": lambda host, argv, stdin: Answer(stdout=f"{host}\n"),
             "true": lambda host, argv, stdin: Answer(),
@@ -67,6 +69,10 @@ class SimRemoteRunner:
         """Answer ``command`` (argv[0]) with ``handler`` from now on."""
         self._commands[command] = handler
 
+    def handler(self, command: str) -> Handler | None:
+        """The handler answering ``command`` now (to wrap it)."""
+        return self._commands.get(command)
+
     def run(
         self, host: str, argv: Sequence[str], *, timeout_s: float, stdin: str | None = None
     ) -> CommandResult:
@@ -76,6 +82,8 @@ class SimRemoteRunner:
         model.refresh()
         if host not in model.node_index:
             raise ConnectError(host, "could not resolve hostname (not in the simulated site)")
+        if self.gate is not None:
+            self.gate(host)
         model.check_nodes([host], timeout_s)
         handler = self._commands.get(argv[0])
         if handler is None:

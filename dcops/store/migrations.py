@@ -155,6 +155,50 @@ MIGRATIONS: tuple[str, ...] = (
         reason_user   TEXT,
         reason_time_s REAL,
         updated_at    TEXT NOT NULL
+    # 3: runbook runs and their steps (the durable engine), the simulated fleet between commands
+    """
+    CREATE TABLE runbook_runs (
+        run_id      TEXT PRIMARY KEY,            -- rb-YYYYmmdd-HHMMSS-xxxxxx
+        runbook     TEXT NOT NULL,
+        node        TEXT NOT NULL,
+        rack        TEXT,
+        status      TEXT NOT NULL,               -- planned, running, waiting_approval, done,
+                                                 -- escalated, failed, aborted
+        apply       INTEGER NOT NULL DEFAULT 0,
+        autonomy    TEXT NOT NULL,               -- the run's ceiling: observe .. act
+        params      TEXT NOT NULL DEFAULT '{}',  -- JSON: parameters, sim scenario, source
+        definition  TEXT NOT NULL,               -- JSON: the runbook as it was when the run began
+        current     TEXT,                        -- the step in progress
+        message     TEXT NOT NULL DEFAULT '',
+        requested_by TEXT NOT NULL,
+        pid         INTEGER,                     -- the process driving it (NULL when none)
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX runbook_runs_node ON runbook_runs(node, status);
+
+    CREATE TABLE runbook_steps (
+        run_id     TEXT NOT NULL REFERENCES runbook_runs(run_id) ON DELETE CASCADE,
+        seq        INTEGER NOT NULL,             -- order: preconditions, steps, rollback
+        name       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        phase      TEXT NOT NULL,                -- precondition, step, rollback
+        status     TEXT NOT NULL,                -- pending, running, done, failed, skipped,
+                                                 -- waiting_approval, recommended
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        outcome    TEXT NOT NULL DEFAULT '',
+        evidence   TEXT NOT NULL DEFAULT '{}',   -- JSON
+        action_id  TEXT,                         -- the actuator's action or approval
+        started_at TEXT,
+        finished_at TEXT,
+        PRIMARY KEY (run_id, seq)
+    );
+
+    CREATE TABLE sim_world (
+        scenario   TEXT PRIMARY KEY,             -- the scenario file (absolute path)
+        state      TEXT NOT NULL,                -- JSON: clock, removed faults, boots
+        updated_at TEXT NOT NULL
     );
     """,
 )

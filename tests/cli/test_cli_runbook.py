@@ -1,0 +1,47 @@
+"""``dcops xid explain`` and ``dcops runbook list|show|plan`` as a user meets them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli.test_cli_core import assert_one_line_error, dcops
+
+LINES = (
+    (Path(__file__).resolve().parents[1] / "data" / "xid" / "gb200_kernel_xid_lines.txt")
+    .read_text()
+    .splitlines()
+)
+
+
+def test_xid_explain_json_on_a_real_gb200_line() -> None:
+    proc = dcops("xid", "explain", LINES[0], "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["xid"] == 149 and data["pci"] == "0018:01:00"
+    assert data["immediate"] == "RESET_GPU" and data["investigatory"] == "INVESTIGATE_PEER_DEVICE"
+    assert data["subcomponent"] == "NETIR_LINK_EVT/NETIR_LINK_DOWN"
+    assert data["severity"] == "Link Fatal"
+    assert data["runbook"] == "nvlink5-errors"
+
+
+def test_xid_explain_refuses_a_non_xid_line() -> None:
+    assert_one_line_error(dcops("xid", "explain", "eth0: link up"), 2)
+
+
+def test_runbook_list_json_has_name_triggers_steps() -> None:
+    proc = dcops("runbook", "list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    books = {b["name"]: b for b in json.loads(proc.stdout)}
+    assert books["xid-79-reboot"]["triggers"]["xids"] == [79]
+    assert books["xid-79-reboot"]["steps"][0] == "drain"
+
+
+def test_runbook_plan_and_unknown_name() -> None:
+    proc = dcops("runbook", "plan", "xid-79-reboot", "--nodes", "n[1-2]", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [d["node"] for d in data] == ["n1", "n2"]
+    reboot = next(s for s in data[0]["steps"] if s["name"] == "reboot")
+    assert reboot["commands"][0]["argv"] == ["systemctl", "reboot"]
+    assert_one_line_error(dcops("runbook", "show", "no-such-book"), 2)
