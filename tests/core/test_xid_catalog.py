@@ -1,4 +1,4 @@
-"""XID knowledge: the catalog as shipped, the NVLink5 decoder on real GB200 lines, XID 154, grouping."""
+"""XID knowledge: the shipped catalog, NVLink5 decode of real GB200 lines, XID 154, grouping."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_mask_matching_and_sheet_shape() -> None:
     ("message", "action"),
     [
         ("GPU recovery action changed from 0x0 (None) to 0x1 (GPU Reset Required)", "GPU_RESET"),
-        ("GPU recovery action changed from 0x0 (None) to 0x2 (Node Reboot Required)", "NODE_REBOOT"),
+        ("recovery action changed from 0x0 (None) to 0x2 (Node Reboot Required)", "NODE_REBOOT"),
         ("GPU recovery action changed from 0x1 (GPU Reset Required) to 0x0 (None)", "NONE"),
         ("recovery action changed to 0x4 (Drain and Reset)", "DRAIN_AND_RESET"),
         ("recovery action changed to 0x3 (Drain P2P)", "DRAIN_P2P"),
@@ -104,14 +104,19 @@ def test_xid_154_recovery_actions(message: str, action: str) -> None:
 
 
 def test_explain_names_the_gpu_and_refuses_non_xid_lines() -> None:
-    line = "[ 12.5] NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, GPU has fallen off the bus."
+    line = (
+        "[ 12.5] NVRM: Xid (PCI:0000:3b:00): 79, pid='<unknown>', name=<unknown>, "
+        "GPU has fallen off the bus."
+    )
     found = explain(line, pci_order=["0000:1a:00.0", "0000:3b:00.0"])
     assert found.gpu == 1 and found.immediate == "RESTART_BM"
     with pytest.raises(InputError):
         explain("kernel: eth0 link up")
 
 
-def _occ(node: str, code: int, t: float, pci: str = "0000:01:00", bucket: str = "") -> XidOccurrence:
+def _occ(
+    node: str, code: int, t: float, pci: str = "0000:01:00", bucket: str = ""
+) -> XidOccurrence:
     return XidOccurrence(node, pci, code, t, f"msg {t}", bucket or catalog()[code].immediate)
 
 

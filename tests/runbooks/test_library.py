@@ -62,7 +62,9 @@ def test_unknown_keys_kinds_and_placeholders_are_refused() -> None:
 
 def test_bad_file_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
-    path.write_text("name: bad\ndescription: d\ntriggers: {}\nsteps:\n  - {name: a, kind: action}\n")
+    path.write_text(
+        "name: bad\ndescription: d\ntriggers: {}\nsteps:\n  - {name: a, kind: action}\n"
+    )
     with pytest.raises(RunbookError) as err:
         load_runbook(path)
     assert str(err.value).startswith(f"{path}:5")
