@@ -155,6 +155,8 @@ MIGRATIONS: tuple[str, ...] = (
         reason_user   TEXT,
         reason_time_s REAL,
         updated_at    TEXT NOT NULL
+    );
+    """,
     # 3: runbook runs and their steps (the durable engine), the simulated fleet between commands
     """
     CREATE TABLE runbook_runs (
