@@ -22,6 +22,11 @@ from dcops.errors import DcopsError, ExitCode
 
 #: name -> (module, attribute, one-line help). Add a domain's group here.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "capacity": (
+        "dcops.cli.capacity",
+        "capacity",
+        "Capacity: healthy NVL72 segments, repair plans, topology, power, spares, SLO.",
+    ),
     "inventory": ("dcops.cli.inventory", "inventory", "Show and check the site inventory."),
     "audit": ("dcops.cli.audit", "audit", "Show and verify the audit log."),
     "burnin": ("dcops.cli.burnin", "burnin", "Burn-in suites and burn-in tool output parsers."),

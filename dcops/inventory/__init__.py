@@ -2,6 +2,15 @@
 
 from dcops.inventory.loader import load_site, simulated_site, site_schema
 from dcops.inventory.local import local_site
-from dcops.inventory.model import NodeInfo, Rack, Site
+from dcops.inventory.model import CapacitySettings, NodeInfo, Rack, Site
 
-__all__ = ["NodeInfo", "Rack", "Site", "load_site", "local_site", "simulated_site", "site_schema"]
+__all__ = [
+    "CapacitySettings",
+    "NodeInfo",
+    "Rack",
+    "Site",
+    "load_site",
+    "local_site",
+    "simulated_site",
+    "site_schema",
+]

@@ -16,7 +16,7 @@ from typing import Any
 
 from dcops.errors import HostlistError, InputError, SiteError
 from dcops.hostlist import expand
-from dcops.inventory.model import Rack, Site
+from dcops.inventory.model import CapacitySettings, Rack, Site
 from dcops.skus import SkuProfile, get_sku, load_sku_dir
 from dcops.yamlfile import Locations, PathKey, YamlFileError, format_path, load_located
 
@@ -86,6 +86,37 @@ def load_site(path: Path | str) -> Site:
         racks=tuple(racks),
         description=data.get("description", ""),
         source=str(path),
+        capacity=_capacity(path, locs, data.get("capacity", {}), racks),
+    )
+
+
+def _capacity(
+    path: Path, locs: Locations, raw: dict[str, Any], racks: list[Rack]
+) -> CapacitySettings:
+    """The ``capacity:`` section; a segment larger than the smallest rack is an error."""
+    smallest = min(len(r.nodes) for r in racks)
+    sizes = raw.get("segment_sizes")
+    for i, size in enumerate(sizes or []):
+        if size > smallest:
+            raise _fail(
+                path,
+                locs,
+                ("capacity", "segment_sizes", i),
+                f"segment of {size} trays is larger than a rack ({smallest} trays)",
+            )
+    promised = raw.get("promised_segment")
+    if promised is not None and promised > smallest:
+        raise _fail(
+            path,
+            locs,
+            ("capacity", "promised_segment"),
+            f"segment of {promised} trays is larger than a rack ({smallest} trays)",
+        )
+    return CapacitySettings(
+        segment_sizes=tuple(sorted(sizes)) if sizes else None,
+        promised_segment=promised,
+        certificate_max_age_days=raw.get("certificate_max_age_days"),
+        row_power_budget_kw=raw.get("row_power_budget_kw"),
     )
 
 

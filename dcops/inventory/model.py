@@ -40,6 +40,16 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
+class CapacitySettings:
+    """The site's ``capacity:`` section (docs/capacity.md); None where the site says nothing."""
+
+    segment_sizes: tuple[int, ...] | None = None
+    promised_segment: int | None = None
+    certificate_max_age_days: float | None = None
+    row_power_budget_kw: float | None = None
+
+
+@dataclass(frozen=True)
 class Site:
     """A fleet: named racks of nodes. Build with :func:`dcops.inventory.load_site`."""
 
@@ -48,6 +58,7 @@ class Site:
     racks: tuple[Rack, ...]
     description: str = ""
     source: str = ""  # the file it came from, or "local" / "simulated"
+    capacity: CapacitySettings = CapacitySettings()
 
     @cached_property
     def _nodes(self) -> dict[str, NodeInfo]:

@@ -203,4 +203,17 @@ MIGRATIONS: tuple[str, ...] = (
         updated_at TEXT NOT NULL
     );
     """,
+    # 4: imported failure events (capacity: availability, spares, SLO)
+    """
+    CREATE TABLE failure_events (
+        node        TEXT NOT NULL,
+        failed_at   TEXT NOT NULL,               -- UTC ISO-8601
+        repaired_at TEXT,                        -- NULL: still out
+        cause       TEXT NOT NULL DEFAULT '',
+        source      TEXT NOT NULL,               -- imported file name; re-import replaces
+        imported_at TEXT NOT NULL
+    );
+    CREATE INDEX failure_events_node ON failure_events(node, failed_at);
+    CREATE INDEX failure_events_source ON failure_events(source);
+    """,
 )
