@@ -20,7 +20,8 @@ from capacity.report import DEFAULT_SEGMENT_SIZES, build_report
 from capacity.slo import slo
 from capacity.sources import iso_to_s, load_lifecycle, load_runs, tray_facts
 from capacity.trays import TrayFacts, TrayVerdict, classify
-from dcops.errors import InputError, LocatedInputError
+from dcops.errors import DcopsError, InputError, LocatedInputError
+from dcops.hostlist import expand
 from dcops.inventory import Site
 from dcops.node_actions import SchedulerNodeState
 from dcops.store import Store, utc_now
@@ -43,7 +44,7 @@ def promised_segment(site: Site) -> int:
 
 
 def lifecycle_outages(store: Store, nodes: Sequence[str]) -> list[Outage]:
-    """Outages from the audit trail: successful drains and resumes of single nodes."""
+    """Outages from the audit trail: successful drains and resumes (targets are hostlists)."""
     wanted = set(nodes)
     events: list[tuple[float, str, str, str]] = []
     rows = store.conn.execute(
@@ -51,7 +52,11 @@ def lifecycle_outages(store: Store, nodes: Sequence[str]) -> list[Outage]:
         " WHERE action IN ('drain', 'resume') AND outcome = 'ok' ORDER BY seq"
     )
     for row in rows:
-        if row["target"] not in wanted:
+        try:
+            targets = [n for n in expand(row["target"]) if n in wanted]
+        except DcopsError:
+            continue  # not a hostlist (a job id, a tenant...)
+        if not targets:
             continue
         t = iso_to_s(row["ts"])
         if t is None:
@@ -61,7 +66,7 @@ def lifecycle_outages(store: Store, nodes: Sequence[str]) -> list[Outage]:
         except ValueError:
             evidence = {}
         reason = str(evidence.get("reason", "")) if isinstance(evidence, dict) else ""
-        events.append((t, row["action"], row["target"], reason))
+        events.extend((t, row["action"], node, reason) for node in targets)
     return from_actions(events)
 
 
@@ -231,7 +236,13 @@ def _audited_nodes(store: Store) -> list[str]:
     rows = store.conn.execute(
         "SELECT DISTINCT target FROM audit_log WHERE action IN ('drain', 'resume')"
     )
-    return [r[0] for r in rows]
+    names: dict[str, None] = {}
+    for row in rows:
+        try:
+            names.update(dict.fromkeys(expand(row[0])))
+        except DcopsError:
+            continue
+    return list(names)
 
 
 def availability_report(
