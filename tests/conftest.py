@@ -20,7 +20,9 @@ def shared_fixture(relpath: str) -> Path:
     """A captured real output under tests/data; a missing file is a failure, never a skip."""
     path = FIXTURES / relpath
     if not path.exists():
-        raise FileNotFoundError(f"tests/data/{relpath} is missing: the test data ships with the repo")
+        raise FileNotFoundError(
+            f"tests/data/{relpath} is missing: the test data ships with the repo"
+        )
     return path
 
 

@@ -248,6 +248,12 @@ def cancel(
 @click.option(
     "--pyxis/--no-pyxis", default=True, show_default=True, help="The Slurm site runs pyxis."
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Kubernetes: validate every manifest offline (core API schemas, upstream CRDs); "
+    "exit 2 if one is invalid. What was checked goes to stderr.",
+)
 @click.pass_context
 def render(
     ctx: click.Context,
@@ -258,6 +264,7 @@ def render(
     gpus_in_use: int,
     slurm_version: str,
     pyxis: bool,
+    check: bool,
 ) -> None:
     """Print exactly what would be submitted for SPEC: the script, or multi-doc YAML."""
     from scheduler.bridge import render_for
@@ -274,5 +281,10 @@ def render(
         assert tenant_name is not None
         with open_store(ctx) as store:
             tenant = get_tenant(store, tenant_name)
-    text = render_for(spec, tenant, backend, gpus_in_use=gpus_in_use, slurm_site=site)
+    notes: list[str] = []
+    text = render_for(
+        spec, tenant, backend, gpus_in_use=gpus_in_use, slurm_site=site, check=check, notes=notes
+    )
     click.echo(text, nl=False)
+    for line in notes:
+        click.echo(line, err=True)

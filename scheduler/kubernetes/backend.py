@@ -11,7 +11,7 @@ on one cluster, through the official client (:class:`~scheduler.kubernetes.api.K
   (``AdmittedJob.tenant``); every rendered manifest is re-checked to sit in that
   namespace, to carry the queue label on the workload, to request (= limit) CPU,
   memory and GPUs, and to hold no pod escape — before anything is sent.
-* **Validation**: offline (built-in schemas + bundled CRD schemas, strict), then a
+* **Validation**: offline (built-in schemas + upstream CRD schemas, strict), then a
   server-side ``dryRun=All`` with ``fieldValidation=Strict`` of *every* manifest,
   and only then the real creates (``fieldValidation=Strict`` again). With
   ``validate_only=True`` it stops after the server dry run and creates nothing.

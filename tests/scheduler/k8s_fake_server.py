@@ -10,7 +10,9 @@ matters to an adapter:
   ``metadata.resourceVersion`` in a patch;
 * ``labelSelector`` (``k=v``, ``k!=v``, ``k``, ``!k``), ``dryRun=All`` (nothing
   stored), ``fieldValidation=Strict`` (the body is checked by an injectable
-  ``strict_validator``; a failure is a 400 like the real server's);
+  ``strict_validator``; a failure is a 400 like the real server's; with
+  ``validate_every_write`` every create and patch result is checked, so a test
+  proves that what a client writes is valid whatever it asks for);
 * ``propagationPolicy`` on delete (pods of a deleted Job/JobSet go with it unless
   ``Orphan``);
 * JSON Patch bodies must be lists (a dict sent as ``json-patch+json`` is a 400);
@@ -152,6 +154,7 @@ class FakeKubeServer:
     """The store and behaviour; :meth:`start` serves it on 127.0.0.1 in a thread."""
 
     strict_validator: StrictValidator | None = None
+    validate_every_write: bool = False
     gone_as_http: bool = False
     watch_timeout_cap_s: float = 5.0
     objects: dict[tuple[str, str, str, str], Obj] = field(default_factory=dict)
@@ -325,7 +328,8 @@ class FakeKubeServer:
         }
 
     def _check_strict(self, obj: Obj, req: Request) -> None:
-        if req.query.get("fieldValidation") == "Strict" and self.strict_validator is not None:
+        strict = req.query.get("fieldValidation") == "Strict" or self.validate_every_write
+        if strict and self.strict_validator is not None:
             problem = self.strict_validator(obj)
             if problem:
                 raise ApiError(400, "BadRequest", f"strict decoding error: {problem}")

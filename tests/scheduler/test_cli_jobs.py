@@ -135,3 +135,61 @@ def test_unknown_backend_is_a_usage_error(files: tuple[Path, Path]) -> None:
         ["jobs", "render", str(spec), "--tenant-file", str(tenant), "--backend", "lsf"]
     )
     assert code == 2
+
+
+def _multi_node_spec(tmp_path: Path) -> Path:
+    spec = tmp_path / "multi.yaml"
+    doc = spec_doc(
+        name="pretrain",
+        resources={"nodes": 2, "gpus_per_node": 4, "time_limit": "1h", "memory": "64Gi"},
+    )
+    spec.write_text(yaml.safe_dump(doc))
+    return spec
+
+
+def test_render_check_validates_against_upstream_schemas(
+    files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, tenant = files
+    spec = _multi_node_spec(tmp_path)
+    args = ["jobs", "render", str(spec), "--tenant-file", str(tenant), "--backend", "kubernetes"]
+    plain = CliRunner().invoke(root, args)
+    checked = CliRunner().invoke(root, [*args, "--check"])
+    assert plain.exit_code == checked.exit_code == 0, checked.exception
+    assert checked.stdout == plain.stdout  # stdout stays the applicable YAML
+    assert [d["kind"] for d in yaml.safe_load_all(checked.stdout)] == ["ComputeDomain", "JobSet"]
+    assert "checked 2 manifests: valid for Kubernetes 1.33" in checked.stderr
+    assert "kubernetes-sigs/jobset v0.12.0" in checked.stderr
+    assert "NVIDIA/k8s-dra-driver-gpu v0.4.0" in checked.stderr
+    assert "checked" not in plain.stderr
+
+
+def test_render_check_refuses_an_invalid_manifest(
+    files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import scheduler.bridge
+    from scheduler.kubernetes.render import render_kubernetes
+
+    def broken(job: object, site: object = None) -> list[dict[str, object]]:
+        manifests = render_kubernetes(job, site)  # type: ignore[arg-type]
+        manifests[0]["spec"]["channel"]["allocationMode"] = "Most"  # type: ignore[index]
+        return manifests
+
+    monkeypatch.setattr(scheduler.bridge, "render_kubernetes", broken)
+    _, tenant = files
+    spec = _multi_node_spec(tmp_path)
+    args = ["jobs", "render", str(spec), "--tenant-file", str(tenant), "--backend", "kubernetes"]
+    code, out, err, exc = _run([*args, "--check"])
+    assert code == 2 and isinstance(exc, InputError) and out == ""
+    assert err.startswith("ComputeDomain tenant-acme/pretrain-cd: $.spec.channel.allocationMode")
+    assert "\n" not in err
+    code, out, _, _ = _run(args)  # without --check the same rendering is printed
+    assert code == 0 and "allocationMode: Most" in out
+
+
+def test_render_check_is_for_kubernetes(files: tuple[Path, Path]) -> None:
+    spec, tenant = files
+    code, out, err, _ = _run(
+        ["jobs", "render", str(spec), "--tenant-file", str(tenant), "--backend", "slurm", "--check"]
+    )
+    assert code == 2 and out == "" and "--backend kubernetes" in err

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from dcops.errors import InputError, UnknownNodeError
+from dcops.errors import InputError, SchedulerError, UnknownNodeError
 from dcops.node_actions.base import NodeActions
 from dcops.node_actions.kubernetes import (
     CORDONED_ANNOTATION,
@@ -42,7 +42,8 @@ def _node(
 
 @pytest.fixture
 def server() -> Iterator[FakeKubeServer]:
-    with running_server() as srv:
+    # every node patch dcops sends must leave a Node valid against the core schema
+    with running_server(validate_every_write=True) as srv:
         srv.put(_node("gb200-r01-t01", taints=[GPU_TAINT]))
         srv.put(_node("gb200-r01-t02", taints=[GPU_TAINT, ADMIN_TAINT]))
         srv.put(_node("gb200-r01-t03", unschedulable=True, taints=[ADMIN_TAINT]))
@@ -93,6 +94,14 @@ def test_cordon_uncordon_round_trip_leaves_admin_taints(
     patches = [r for r in server.requests if r.method == "PATCH"]
     assert all(r.content_type.startswith("application/merge-patch+json") for r in patches)
     assert all(r.body["metadata"]["resourceVersion"] for r in patches)
+
+
+def test_an_invalid_node_patch_is_refused(actions: KubernetesNodeActions) -> None:
+    # the check on the fixture's server is live: a patch that breaks a Node is a 400
+    with pytest.raises(SchedulerError, match="400"):
+        actions.nodes_api.patch("gb200-r01-t01", {"spec": {"unschedulable": "yes"}})
+    with pytest.raises(SchedulerError, match="400"):
+        actions.nodes_api.patch("gb200-r01-t01", {"spec": {"taints": [{"key": "k"}]}})
 
 
 def test_operator_cordon_is_left_alone(
