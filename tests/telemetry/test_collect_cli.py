@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -120,8 +121,13 @@ def test_serve_until_sigterm(tmp_path: Path) -> None:
         line = proc.stderr.readline()
         assert "serving 2 node(s) on http://127.0.0.1:" in line, line
         url = line.split(" on ")[1].strip()
-        with urllib.request.urlopen(url, timeout=10) as response:
-            body = response.read().decode()
+        # The server answers at once; the first sample lands one tick later (slower under load).
+        deadline = time.monotonic() + 20
+        body = ""
+        while 'dcops_gpu_power_watts{gpu="0"' not in body and time.monotonic() < deadline:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                body = response.read().decode()
+            time.sleep(0.2)
         assert 'dcops_gpu_power_watts{gpu="0"' in body
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
