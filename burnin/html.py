@@ -1,158 +1,127 @@
-"""An HTML burn-in report an operator can hang on the wall: per-tray heatmaps and the findings.
+"""An HTML burn-in report an operator can hang on the wall, in one self-contained file.
 
-``write_report(report, directory)`` writes ``<run_id>.html`` and two PNG
-heatmaps (mean GEMM TFLOPS per tray, tray all_reduce busbw), racks as rows and
-trays as columns; failing trays are outlined. matplotlib is imported lazily
-(extra ``report``) and drawn with the Agg backend (no display needed).
+``write_report(report, directory)`` writes ``<run_id>.html``: no other file, no
+script, no network; the per-tray heatmaps (mean GEMM TFLOPS per tray, tray
+busbw) are inline PNG data. The page holds, in order: the verdict and counts;
+a per-GPU grid (one cell per GPU, 72 per GB200 NVL72 rack, coloured by status,
+its value and reasons on hover) beside the per-tray heatmaps with a legend for
+their outline colours; the findings with units; localization; the actions
+(planned, done, refused or failed); and the run parameters.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from pathlib import Path
 from typing import Any
 
+from burnin.html_figures import COLORS, heatmap_png, tray_tflops
+from burnin.html_parts import (
+    action_sections,
+    badge,
+    esc,
+    finding_rows,
+    gpu_grid,
+    legend,
+    param_rows,
+    table,
+    text,
+)
 from dcops.errors import InputError
 
-_COLORS = {"pass": "#1a7f37", "warn": "#b08800", "fail": "#cf222e", "error": "#8250df"}
-
-
-def _grid(report: dict[str, Any], value_of: Any) -> tuple[list[str], int, list[list[float]]]:
-    racks: list[str] = []
-    by_rack: dict[str, list[dict[str, Any]]] = {}
-    for node in report["nodes"]:
-        if node["rack"] not in by_rack:
-            racks.append(node["rack"])
-        by_rack.setdefault(node["rack"], []).append(node)
-    width = max((len(v) for v in by_rack.values()), default=0)
-    grid = [
-        [value_of(n) for n in by_rack[r]] + [math.nan] * (width - len(by_rack[r])) for r in racks
-    ]
-    return racks, width, grid
-
-
-def _heatmap(report: dict[str, Any], value_of: Any, title: str, unit: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    racks, width, grid = _grid(report, value_of)
-    fig, ax = plt.subplots(figsize=(max(6.0, width * 0.6), max(2.0, len(racks) * 0.6 + 1.2)))
-    image = ax.imshow(grid, aspect="auto", cmap="viridis")
-    ax.set_yticks(range(len(racks)), labels=racks)
-    ax.set_xticks(range(width), labels=[str(i + 1) for i in range(width)])
-    ax.set_xlabel("tray")
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax, label=unit)
-    by_rack: dict[str, list[dict[str, Any]]] = {}
-    for node in report["nodes"]:
-        by_rack.setdefault(node["rack"], []).append(node)
-    for row, rack in enumerate(racks):
-        for col, node in enumerate(by_rack[rack]):
-            if node["status"] != "pass":
-                ax.add_patch(
-                    Rectangle(
-                        (col - 0.5, row - 0.5),
-                        1,
-                        1,
-                        fill=False,
-                        edgecolor=_COLORS[node["status"]],
-                        linewidth=2.5,
-                    )
-                )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _tray_tflops(node: dict[str, Any]) -> float:
-    values = [g["tflops"] for g in node["gpus"] if g.get("tflops") is not None]
-    return sum(values) / len(values) if values else math.nan
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#1f2328}
+table{border-collapse:collapse;margin:.5em 0}
+td,th{border:1px solid #d0d7de;padding:3px 8px;font-size:13px;text-align:left;vertical-align:top}
+.node{white-space:nowrap}
+.views{display:flex;flex-wrap:wrap;gap:2em;align-items:flex-start}
+.rack{display:flex;align-items:center;gap:.5em;margin:.3em 0}
+.rn{width:4em;font-weight:bold;font-size:13px}
+.trays{display:flex;gap:3px}
+.tray{display:grid;grid-template-columns:repeat(2,12px);gap:2px;padding:2px;
+border:1px solid #d0d7de;border-radius:3px}
+.tn{grid-column:1/3;font-size:9px;text-align:center;color:#57606a}
+.gpu{width:12px;height:12px;border-radius:2px;display:block}
+.legend{font-size:13px}
+.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
+img{max-width:100%}
+"""
 
 
 def write_report(report: dict[str, Any], directory: str | Path) -> Path:
-    """Write the HTML report and its heatmaps; returns the HTML file's path."""
+    """Write the self-contained HTML report; returns its path."""
     out = Path(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"--report {out}: cannot create: {exc.strerror or exc}") from exc
-    run_id = report["run_id"]
-    busbw = report.get("collectives", {})
-    _heatmap(
-        report,
-        _tray_tflops,
-        f"GEMM TFLOPS per tray (mean of GPUs) — {run_id}",
-        "TFLOPS",
-        out / f"{run_id}-tflops.png",
-    )
-    _heatmap(
-        report,
-        lambda n: busbw.get(n["node"], math.nan),
-        f"tray {report['params'].get('collective_op', 'all_reduce')} busbw — {run_id}",
-        "GB/s",
-        out / f"{run_id}-busbw.png",
-    )
-    rows = []
-    for node in report["nodes"]:
-        if node["status"] == "pass":
-            continue
-        reasons = list(node["reasons"]) + [
-            {**r, "gpu": g["index"]} for g in node["gpus"] for r in g["reasons"]
-        ]
-        for r in reasons:
-            rows.append(
-                "<tr>"
-                + "".join(
-                    f"<td>{html.escape(str(c))}</td>"
-                    for c in (
-                        node["node"],
-                        node["rack"],
-                        node["status"],
-                        r.get("gpu", "-"),
-                        r.get("check", ""),
-                        r.get("metric", ""),
-                        r.get("value", ""),
-                        r.get("threshold", ""),
-                        r.get("message", ""),
-                    )
-                )
-                + "</tr>"
-            )
-    s = report["summary"]
-    color = _COLORS.get(report["status"], "#000")
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>dcops burn-in {html.escape(run_id)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}</style></head><body>
-<h1>Burn-in {html.escape(run_id)}: <span style="color:{color}">{
-        report["status"].upper()
-    }</span></h1>
-<p>SKU {html.escape(report["sku"])}, targets {html.escape(report.get("targets", ""))},
-started {html.escape(report["started_at"])}. Nodes: {s["pass"]} pass, {s["warn"]} warn,
-{s["fail"]} fail, {s["error"]} error.</p>
-<img src="{html.escape(run_id)}-tflops.png" alt="GEMM TFLOPS per tray">
-<img src="{html.escape(run_id)}-busbw.png" alt="busbw per tray">
-<h2>Findings</h2>
-<table><tr><th>node</th><th>rack</th><th>status</th><th>GPU</th><th>check</th><th>metric</th>
-<th>value</th><th>threshold</th><th>why</th></tr>
-{"".join(rows) or '<tr><td colspan="9">everything passed</td></tr>'}
-</table>
-<h2>Localization</h2><ul>
-{
-        "".join(
-            f"<li>{html.escape(loc['kind'])} {html.escape(loc['target'])} (domain "
-            f"{html.escape(loc['domain'])}): {loc['domain_rounds']} rounds, all-pairs "
-            f"{loc['all_pairs_rounds']}</li>"
-            for loc in report["localization"]
-        )
-        or "<li>none</li>"
-    }
-</ul></body></html>
-"""
-    path = out / f"{run_id}.html"
-    path.write_text(page, encoding="utf-8")
+    path = out / f"{report['run_id']}.html"
+    path.write_text(render_page(report), encoding="utf-8")
     return path
+
+
+def render_page(report: dict[str, Any]) -> str:
+    """The whole page as one string (pure apart from drawing the heatmaps)."""
+    run_id = str(report["run_id"])
+    busbw = report.get("collectives") or {}
+    op = (report.get("params") or {}).get("collective_op") or "all_reduce"
+    figures = [
+        (
+            heatmap_png(report, tray_tflops, "GEMM TFLOPS per tray (mean of its GPUs)", "TFLOPS"),
+            "GEMM TFLOPS per tray",
+        ),
+        (
+            heatmap_png(
+                report, lambda n: float(busbw.get(n["node"], "nan")), f"tray {op} busbw", "GB/s"
+            ),
+            f"tray {op} busbw",
+        ),
+    ]
+    images = (
+        "".join(
+            f'<figure><img src="data:image/png;base64,{png}" alt="{html.escape(alt)}">'
+            f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+            for png, alt in figures
+            if png
+        )
+        or "<p>No tray was measured (no GEMM or collective result).</p>"
+    )
+    s = report["summary"]
+    g = report.get("gpu_summary") or {}
+    gpu_counts = ", ".join(f"{g[k]} {k}" for k in COLORS if g.get(k))
+    localization = "".join(
+        f"<li>{esc(loc.get('kind'))} <span class='node'>{esc(loc.get('target'))}</span> "
+        f"(domain {esc(loc.get('domain'))}): {esc(loc.get('domain_rounds'))} collective rounds</li>"
+        for loc in report.get("localization") or []
+    )
+    findings = table(
+        ("node", "rack", "status", "GPU", "check", "metric", "value", "threshold", "why"),
+        finding_rows(report),
+        "everything passed",
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>dcops burn-in {html.escape(run_id)}</title><style>{_CSS}</style></head><body>
+<h1>Burn-in {html.escape(run_id)}: {badge(str(report["status"]), upper=True)}</h1>
+<p>SKU {esc(report.get("sku"))}, targets <span class="node">{esc(report.get("targets"))}</span>,
+started {esc(report.get("started_at"))} UTC.
+Nodes: {text(s.get("pass", 0))} pass, {text(s.get("warn", 0))} warn, {text(s.get("fail", 0))}
+fail, {text(s.get("error", 0))} error. GPUs: {html.escape(gpu_counts or "none")}.</p>
+<h2>GPUs and trays</h2>
+<div class="views">
+<section><h3>Per GPU</h3>
+<p>One cell per GPU, trays left to right; hover a cell for its TFLOPS and reasons.</p>
+{gpu_grid(report)}
+{legend(COLORS, "fill")}
+<p class="legend">unknown: not measured, its node could not be (unreachable, hung).</p>
+</section>
+<section><h3>Per tray</h3>{images}
+{legend([k for k in COLORS if k not in ("pass", "unknown")], "outline")}
+<p class="legend">Outline: the tray's status when it did not pass.</p>
+</section></div>
+<h2>Findings</h2>{findings}
+<h2>Localization</h2><ul>{localization or "<li>none</li>"}</ul>
+<h2>Actions</h2>{action_sections(report.get("actions") or [])}
+<h2>Run parameters</h2>{table(("parameter", "value"), param_rows(report), "none")}
+</body></html>
+"""

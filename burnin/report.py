@@ -4,10 +4,12 @@ Contract (keys kept stable; more may be added)::
 
     {"run_id", "sku", "status", "started_at", "finished_at", "params",
      "summary": {"pass", "warn", "fail", "error"},          # nodes by status
-     "gpu_summary": {"pass", "warn", "fail", "error"},      # GPUs by status
+     "gpu_summary": {"pass", "warn", "fail", "error", "unknown"},  # GPUs by status
      "racks": [{"rack", "status", "reasons": [...]}],
      "nodes": [{"node", "rack", "status", "reasons": [...],
                 "gpus": [{"index", "status", "reasons": [{"check", "metric", "value",
+                # a GPU of a node that could not be measured (unreachable, hung) is
+                # "unknown", never "pass"; its node carries the error and the reason
                                                            "threshold", "message", ...}],
                           "tflops"}]}],
      "localization": [{"target", "kind", "rounds", "all_pairs_rounds", "domain", "evidence"}],
@@ -23,6 +25,8 @@ from burnin.suite import SuiteRun
 from burnin.verdicts import Status, Verdict
 
 STATUSES = ("pass", "warn", "fail", "error")
+#: A GPU that was not measured because its node could not be (unreachable, hung, crashed).
+UNKNOWN = "unknown"
 
 
 def _reasons(verdict: Verdict) -> list[dict[str, Any]]:
@@ -34,7 +38,7 @@ def build_report(
 ) -> dict[str, Any]:
     """The report dict of one suite run (pure)."""
     summary = dict.fromkeys(STATUSES, 0)
-    gpu_summary = dict.fromkeys(STATUSES, 0)
+    gpu_summary = dict.fromkeys((*STATUSES, UNKNOWN), 0)
     racks: list[dict[str, Any]] = []
     nodes: list[dict[str, Any]] = []
     tflops_of = {str(g): t for g, t in run.gemm_tflops.items()}
@@ -43,14 +47,17 @@ def build_report(
         for node in rack.children:
             summary[node.status.value] += 1
             gpus = []
+            node_error = any(f.status is Status.ERROR for f in node.findings)
             for gpu in node.children:
-                gpu_summary[gpu.status.value] += 1
+                measured = gpu.findings or not node_error
+                gpu_status = gpu.status.value if measured else UNKNOWN
+                gpu_summary[gpu_status] += 1
                 index = int(gpu.target.rpartition(":gpu")[2])
                 tflops = tflops_of.get(gpu.target)
                 gpus.append(
                     {
                         "index": index,
-                        "status": gpu.status.value,
+                        "status": gpu_status,
                         "reasons": _reasons(gpu),
                         "tflops": round(tflops, 3) if tflops is not None else None,
                     }

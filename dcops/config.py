@@ -114,6 +114,11 @@ class Config:
     actions: ActionSettings = field(default_factory=ActionSettings)
     runbooks: RunbooksConfig = field(default_factory=RunbooksConfig)
     source: tuple[str, ...] = ()  # where values came from, for `dcops config show`
+    #: (dotted key, where it was set) for every value not left at its default
+    origins: tuple[tuple[str, str], ...] = ()
+    #: the config file used, or the default path looked for when none was found
+    config_file: str = ""
+    config_file_found: bool = False
 
     @property
     def state_path(self) -> Path:
@@ -127,7 +132,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "actions": ActionSettings,
     "runbooks": RunbooksConfig,
 }
-_TOP_SKIP = {"ssh", "slurm", "sweep", "actions", "runbooks", "source"}
+_META = {"source", "origins", "config_file", "config_file_found"}
+_TOP_SKIP = set(_SECTIONS) | _META
 
 
 def _coerce(where: str, name: str, hint: Any, value: Any) -> Any:
@@ -169,7 +175,7 @@ def _coerce(where: str, name: str, hint: Any, value: Any) -> Any:
 
 def _apply(cfg: Any, values: Mapping[str, Any], where: str, prefix: str = "") -> Any:
     hints = get_type_hints(type(cfg))
-    known = {f.name for f in fields(cfg)} - ({"source"} if not prefix else set())
+    known = {f.name for f in fields(cfg)} - (_META if not prefix else set())
     changes: dict[str, Any] = {}
     for key, value in values.items():
         if key not in known:
@@ -202,6 +208,16 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def _dotted(values: Mapping[str, Any], prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for key, value in values.items():
+        if key in _SECTIONS and not prefix and isinstance(value, Mapping):
+            out += _dotted(value, prefix=f"{key}.")
+        else:
+            out.append(prefix + key)
+    return out
+
+
 def load_config(
     path: str | Path | None = None,
     *,
@@ -212,9 +228,11 @@ def load_config(
     env = os.environ if environ is None else environ
     cfg = Config()
     sources = ["defaults"]
+    origins: dict[str, str] = {}
     file = Path(path) if path else (Path(env["DCOPS_CONFIG"]) if env.get("DCOPS_CONFIG") else None)
     if file is None and default_config_file().is_file():
         file = default_config_file()
+    looked_for = str(file if file is not None else default_config_file())
     if file is not None:
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -226,12 +244,23 @@ def load_config(
             raise ConfigError(f"{file}: invalid TOML: {exc}") from exc
         cfg = _apply(cfg, data, str(file))
         sources.append(str(file))
+        origins.update(dict.fromkeys(_dotted(data), str(file)))
     env_values = _from_env(env)
     if env_values:
         cfg = _apply(cfg, env_values, "environment")
         sources.append("environment")
+        for key in _dotted(env_values):
+            origins[key] = "environment DCOPS_" + key.replace(".", "_").upper()
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
     if flags:
         cfg = _apply(cfg, flags, "command line")
         sources.append("flags")
-    return replace(cfg, source=tuple(sources))
+        for key in _dotted(flags):
+            origins[key] = "flag --" + key.replace("_", "-")
+    return replace(
+        cfg,
+        source=tuple(sources),
+        origins=tuple(sorted(origins.items())),
+        config_file=looked_for,
+        config_file_found=file is not None,
+    )

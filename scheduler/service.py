@@ -59,6 +59,9 @@ FAMILIES: dict[str, str] = {
 }
 DEFAULT_BACKEND = "slurm-cli"
 _ACTIVE = ("submitting", JobState.PENDING.value, JobState.RUNNING.value)
+#: The state of a job the bridge admitted but the backend failed to take (sbatch or the
+#: API server failed): not "rejected", which is what admission says of a refused spec.
+SUBMIT_FAILED = "submit-failed"
 
 
 def _register_builtin_backends() -> None:
@@ -190,7 +193,7 @@ class Bridge:
         try:
             submission = self.backend(backend).submit(admitted)
         except DcopsError as exc:
-            self._set_state(job_id, "rejected")
+            self._set_state(job_id, SUBMIT_FAILED)
             self.audit.record(
                 "job.submit",
                 f"job:{job_id}",
@@ -204,7 +207,7 @@ class Bridge:
             )
             raise
         except BaseException:
-            self._set_state(job_id, "rejected")
+            self._set_state(job_id, SUBMIT_FAILED)
             raise
         now = utc_now()
         with self.store.transaction() as conn:

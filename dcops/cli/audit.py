@@ -33,6 +33,7 @@ def show(
     data = [r.to_dict() for r in records]
 
     def render(console: Console) -> None:
+        from rich.markup import escape
         from rich.table import Table
 
         if not records:
@@ -40,11 +41,17 @@ def show(
             return
         table = Table()
         for col in ("seq", "time (UTC)", "actor", "action", "target", "outcome", "evidence"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for r in records:
             evidence = ", ".join(f"{k}={v}" for k, v in r.evidence.items())
             table.add_row(
-                str(r.seq), r.ts[:19], r.actor, r.action, r.target, r.outcome, evidence[:80]
+                str(r.seq),
+                r.ts[:19],
+                escape(r.actor),
+                r.action,
+                escape(r.target),
+                r.outcome,
+                escape(evidence),
             )
         console.print(table)
 

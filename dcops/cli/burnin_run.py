@@ -351,6 +351,7 @@ def _node_actions(
 
 
 def _render(console: Console, report: dict[str, Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     s = report["summary"]
@@ -379,7 +380,7 @@ def _render(console: Console, report: dict[str, Any]) -> None:
                 str(r.get("metric", "")),
                 _num(r.get("value")),
                 _num(r.get("threshold")),
-                str(r.get("message", ""))[:90],
+                escape(str(r.get("message", ""))),
             )
     if table.row_count:
         console.print(table)
@@ -396,8 +397,10 @@ def _render(console: Console, report: dict[str, Any]) -> None:
 
 
 def _num(value: Any) -> str:
+    """A number in full (never cut or turned into an exponent); "" for none."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        text = f"{value:.4g}"
+        return f"{value:.1f}" if "e" in text else text
     return "" if value is None else str(value)
 
 

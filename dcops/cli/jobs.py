@@ -164,8 +164,10 @@ def status(
     data = record.to_dict()
 
     def render(console: Console) -> None:
+        from dcops.cli.jobs_client import show_value
+
         for key, value in data.items():
-            console.print(f"{key:16} {'' if value is None else value}")
+            click.echo(f"{key:16} {show_value(value)}".rstrip())
 
     emit(data, as_json, render=render)
 

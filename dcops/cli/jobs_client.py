@@ -228,7 +228,16 @@ def status_command(client: ApiClient, job_id: str, as_json: bool) -> None:
         _echo_json(job)
         return
     for key, value in job.items():
-        click.echo(f"{key}: {value}")
+        click.echo(f"{key:16} {show_value(value)}".rstrip())
+
+
+def show_value(value: object) -> str:
+    """A status field for people: nothing for none (never "None"), lists comma-joined."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def logs_command(client: ApiClient, job_id: str, tail_bytes: int) -> None:

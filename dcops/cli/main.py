@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import traceback
 from typing import Any
 
 import click
@@ -72,6 +73,18 @@ class LazyGroup(click.Group):
             return command
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=2)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise click.UsageError(f"No such command {name!r}.{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help comes from the table, so listing commands imports nothing.
         rows = [(name, SUBCOMMANDS[name][2]) for name in sorted(SUBCOMMANDS)]
@@ -120,24 +133,38 @@ def cli(
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
 
 
+def _usage_line(exc: click.ClickException) -> str:
+    """click's own error as one line, keeping its hint ("Did you mean ...?")."""
+    text = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        text += f" (see '{ctx.command_path} --help')"
+    return text
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    """Print the one-line error (after the traceback with --debug) and exit with ``code``."""
+    if debug:
+        traceback.print_exc()
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry: run the CLI, map every error to one line and an exit code."""
+    """Console-script entry: run the CLI, map every error to one line and an exit code.
+
+    ``--debug`` adds the traceback above that line; the exit code stays the same.
+    """
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
         code: Any = cli.main(args=args, prog_name="dcops", standalone_mode=False)
     except DcopsError as exc:
-        if debug:
-            raise
-        click.echo(f"dcops: error: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
+        _fail(f"dcops: error: {exc}", int(exc.exit_code), debug)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        if debug:
-            raise
-        exc.show()
-        sys.exit(ExitCode.INPUT)
+        _fail(f"dcops: error: {_usage_line(exc)}", ExitCode.INPUT, debug)
     except click.exceptions.Abort:
         click.echo("dcops: interrupted", err=True)
         sys.exit(130)
@@ -146,15 +173,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(ExitCode.OK)
-    except Exception as exc:
-        if debug:
-            raise
-        click.echo(
+    except Exception as exc:  # noqa: BLE001 - the last resort: one line, exit 3
+        _fail(
             f"dcops: internal error: {type(exc).__name__}: {' '.join(str(exc).split())} "
             "(this is a bug; rerun with --debug for the traceback)",
-            err=True,
+            ExitCode.INTERNAL,
+            debug,
         )
-        sys.exit(ExitCode.INTERNAL)
     sys.exit(int(code) if isinstance(code, int) else ExitCode.OK)
 
 

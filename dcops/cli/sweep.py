@@ -35,7 +35,16 @@ if TYPE_CHECKING:
     from dcops.ports import RemoteRunner
     from dcops.store import Store
 
-_STYLE = {"ok": "green", "suspect": "yellow", "fail": "red", "error": "magenta"}
+_STYLE = {
+    "ok": "green",
+    "warn": "yellow",
+    "skip": "dim",
+    "suspect": "dark_orange",
+    "fail": "red",
+    "error": "magenta",
+}
+#: What a dry run would do, by the lifecycle state it decided (nothing was changed).
+_WOULD = {"drained": "would drain", "ok": "would return to ok", "repair": "would send to repair"}
 #: Defaults, overridden by a config ``[sweep]`` section when dcops.config has one, then flags.
 _DEFAULTS: dict[str, Any] = {
     "concurrency": 64,
@@ -323,6 +332,7 @@ def _node_actions(
 
 
 def _render(console: Console, report: dict[str, Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     s = report["summary"]
@@ -332,23 +342,34 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         f"[bold]sweep {report['run_id']}[/bold] ({report['mode']}, {mode}, "
         f"{len(report['nodes'])} nodes, {len(report['checks'])} checks, "
         f"{report['duration_s']:.1f}s): [{style}]{report['status'].upper()}[/] — "
-        + ", ".join(f"[{_STYLE[k]}]{s[k]} {k}[/]" for k in ("ok", "suspect", "fail", "error"))
+        + ", ".join(
+            f"[{_STYLE[k]}]{s.get(k, 0)} {k}[/]" for k in ("ok", "warn", "suspect", "fail", "error")
+        )
     )
-    bad = [n for n in report["nodes"] if n["status"] != "ok"]
-    if bad:
+    shown = [
+        n for n in report["nodes"] if n["status"] != "ok" or any(_notable(f) for f in n["checks"])
+    ]
+    if shown:
         table = Table()
         for col in ("node", "status", "state", "check", "GPU", "why"):
             table.add_column(col, overflow="fold")
-        for node in bad:
-            rows = [f for f in node["checks"] if f["status"] not in ("ok",)]
+        for node in shown:
+            rows = [f for f in node["checks"] if _notable(f)]
+            state = _state(node, report["apply"])
             if node["error"] or not rows:
-                table.add_row(
-                    node["node"], _status(node), node["state"], "", "", node["error"] or ""
-                )
+                error = escape(node["error"] or "")
+                table.add_row(node["node"], _status(node), state, "", "", error)
             for f in rows:
                 gpu = "" if f["gpu"] is None else str(f["gpu"])
-                why = f["message"] + (" [bold](fatal)[/]" if f["fatal"] else "")
-                table.add_row(node["node"], _status(node), node["state"], f["check"], gpu, why)
+                why = escape(f["message"]) + (" [bold](fatal)[/]" if f["fatal"] else "")
+                table.add_row(
+                    node["node"],
+                    _status(node),
+                    state,
+                    f"[{_STYLE.get(f['status'], '')}]{f['check']}[/]",
+                    gpu,
+                    why,
+                )
         console.print(table)
     for a in report["actions"]:
         console.print(f"{a['action']} {a['node']}: {a['outcome']} {a.get('reason', '')}".rstrip())
@@ -358,6 +379,18 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         console.print(f"[yellow]scheduler not read:[/] {report['scheduler']['error']}")
     if report["circuit_breaker"]:
         console.print(f"[bold red]{report['circuit_breaker']}[/]")
+
+
+def _notable(finding: dict[str, Any]) -> bool:
+    """Every finding that is not a plain pass is a row: warnings and skips included."""
+    return bool(finding["status"] != "ok")
+
+
+def _state(node: dict[str, Any], applied: bool) -> str:
+    """The lifecycle state; in a dry run a change is shown as what would happen."""
+    if applied or node["state"] == node["previous_state"]:
+        return str(node["state"])
+    return _WOULD.get(node["state"], f"would be {node['state']}")
 
 
 def _status(node: dict[str, Any]) -> str:

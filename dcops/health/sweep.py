@@ -56,8 +56,11 @@ from dcops.node_actions import NodeActions, SchedulerNodeState
 from dcops.ports import RemoteRunner
 from dcops.store import AuditLog, Store, utc_now
 
-#: Per-node statuses of a sweep report.
-STATUSES = ("ok", "suspect", "fail", "error")
+#: Per-node statuses of a sweep report, best first: a node's status is its worst check.
+#: ``warn`` is a healthy node with a warning (throttling, slow links): it stays in service.
+STATUSES = ("ok", "warn", "suspect", "fail", "error")
+#: Statuses of a node that stays in (or may return to) service.
+HEALTHY = ("ok", "warn")
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,12 @@ def scheduler_view(state: SchedulerNodeState | None) -> SchedulerView:
     return SchedulerView.IN_SERVICE
 
 
-def node_status(outcome: Outcome, new: NodeRecord) -> str:
-    """The report's per-node status: ok, suspect, fail or error."""
+def node_status(outcome: Outcome, new: NodeRecord, warned: bool = False) -> str:
+    """The report's per-node status: ok, warn, suspect, fail or error (worst check wins)."""
     if outcome is Outcome.ERROR:
         return "error"
     if outcome is Outcome.CLEAN:
-        return "ok"
+        return "warn" if warned else "ok"
     return "suspect" if new.state is NodeState.SUSPECT else "fail"
 
 
@@ -136,18 +139,24 @@ def consistency(
         if state is None:
             note(name, "not-in-scheduler", "the scheduler does not know this node")
             continue
-        if state.drain and state.by_dcops and status == "ok" and ("resume", name) not in done:
+        if state.drain and state.by_dcops and status in HEALTHY and ("resume", name) not in done:
             note(
                 name,
                 "dcops-drained-but-healthy",
                 f"drained by dcops ({state.reason}) but healthy: "
                 f"{entry['consecutive_passes']} clean sweep(s) so far",
             )
-        elif state.drain and not state.by_dcops and status == "ok":
+        elif state.drain and not state.by_dcops and status in HEALTHY:
             note(name, "admin-drained-but-healthy", f"drained by an operator ({state.reason})")
         elif state.in_service and status in ("suspect", "fail") and ("drain", name) not in done:
-            note(name, "in-service-but-failing", f"in service but {status} this sweep")
-        if state.down and status == "ok":
+            note(
+                name,
+                "failing-not-drained",
+                f"{status} this sweep but still in service (not drained"
+                + ("" if status == "fail" else " yet")
+                + ")",
+            )
+        if state.down and status in HEALTHY:
             note(name, "down-but-healthy", f"{state.base} in the scheduler but healthy")
         if entry["previous_state"] in ("drained", "repair") and not state.drain:
             note(name, "resumed-outside-dcops", "recorded as drained, in service in the scheduler")
@@ -254,7 +263,7 @@ def run_sweep(
     counts = Counter(e["status"] for e in node_entries)
     summary = {s: counts.get(s, 0) for s in STATUSES}
     finished_s = ports.clock()
-    healthy = all(e["status"] == "ok" for e in node_entries)
+    healthy = all(e["status"] in HEALTHY for e in node_entries)
     report: dict[str, Any] = {
         "kind": "sweep",
         "run_id": run_id,
@@ -318,7 +327,7 @@ def _node_entry(
     sched = scheduler.get(nf.node) if scheduler is not None else None
     return {
         "node": nf.node,
-        "status": node_status(outcome, after),
+        "status": node_status(outcome, after, any(f.status.value == "warn" for f in nf.findings)),
         "outcome": outcome.value,
         "state": after.state.value,
         "previous_state": before.state.value,

@@ -3,7 +3,7 @@
 Metrics (gauges; names follow Prometheus conventions, units in the name)::
 
     dcops_node_health{node,check}                 1 healthy (ok/warn), 0 not (fail/error)
-    dcops_sweep_nodes{state}                      nodes per sweep status (ok/suspect/fail/error)
+    dcops_sweep_nodes{state}                      nodes per status (ok/warn/suspect/fail/error)
     dcops_sweep_duration_seconds                  wall time of the sweep
     dcops_sweep_last_success_timestamp_seconds    Unix time the sweep completed
     dcops_sweep_circuit_breaker_tripped           1 when the breaker refused drains
@@ -29,7 +29,7 @@ from dcops.errors import DcopsError, InputError
 #: The file name inside ``--textfile DIR``.
 TEXTFILE_NAME = "dcops_sweep.prom"
 
-NODE_STATUSES = ("ok", "suspect", "fail", "error")
+NODE_STATUSES = ("ok", "warn", "suspect", "fail", "error")
 
 
 def render(report: Mapping[str, Any]) -> str:

@@ -200,8 +200,9 @@ def test_report_html_and_heatmaps(tmp_path: Path) -> None:
     report = json.loads(proc.stdout)
     page = Path(report["report_file"]).read_text()
     assert "sim-r01-t05" in page and "FAIL" in page
-    pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in out.glob("*.png"))
+    # self-contained: both heatmaps inline, no file beside the page
+    assert page.count('src="data:image/png;base64,iVBORw0KGgo') == 2
+    assert list(out.glob("*.png")) == []
 
 
 @pytest.mark.torch

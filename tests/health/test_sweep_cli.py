@@ -44,7 +44,7 @@ def test_sim_dry_run_json_exit_1(tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     report = json.loads(result.stdout)
     assert report["mode"] == "sim" and report["apply"] is False
-    assert report["summary"] == {"ok": 17, "suspect": 0, "fail": 1, "error": 0}
+    assert report["summary"] == {"ok": 17, "warn": 0, "suspect": 0, "fail": 1, "error": 0}
     assert report["actions"][0] | {"evidence": None} == {
         "action": "drain",
         "node": "sim-r01-t03",

@@ -75,7 +75,7 @@ def test_healthy_fleet_is_ok_and_stored(fleet: SimFleet, store: Store) -> None:
     actions = RecordingNodeActions(fleet.site.nodes())
     report = sweep(fleet, store, actions)
     assert report["status"] == "ok" and exit_status(report) == 0
-    assert report["summary"] == {"ok": 36, "suspect": 0, "fail": 0, "error": 0}
+    assert report["summary"] == {"ok": 36, "warn": 0, "suspect": 0, "fail": 0, "error": 0}
     assert report["actions"] == [] and report["consistency"] == []
     row = store.conn.execute("SELECT kind, status FROM runs").fetchone()
     assert tuple(row) == ("sweep", "ok")
@@ -109,8 +109,8 @@ def test_non_fatal_suspect_then_drain_then_repair_then_resume(
     (note,) = first["consistency"]
     assert note == {
         "node": T(5),
-        "kind": "in-service-but-failing",
-        "message": "in service but suspect this sweep",
+        "kind": "failing-not-drained",
+        "message": "suspect this sweep but still in service (not drained yet)",
     }
     second = sweep(fleet, store, actions)
     assert by_node(second)[T(5)]["status"] == "fail"
@@ -210,7 +210,7 @@ def test_textfile_parses_with_prometheus_client(
     assert health[(T(4), "t-smi")] == 0 and health[(T(5), "t-smi")] == 1
     assert len(health) == 72
     nodes = {s.labels["state"]: s.value for s in families["dcops_sweep_nodes"].samples}
-    assert nodes == {"ok": 35, "suspect": 0, "fail": 1, "error": 0}
+    assert nodes == {"ok": 35, "warn": 0, "suspect": 0, "fail": 1, "error": 0}
     assert families["dcops_sweep_duration_seconds"].samples[0].value >= 0
     assert families["dcops_sweep_last_success_timestamp_seconds"].samples[0].value > 1e9
     assert render(report) == path.read_text()

@@ -69,7 +69,7 @@ def test_fanout_with_hung_refusing_and_wrong_key_hosts(sshd_rig: SshdRig, tmp_pa
     report = json.loads(result.stdout)
     nodes = {n["node"]: n for n in report["nodes"]}
     assert all(nodes[n]["status"] == "ok" for n in GOOD), [nodes[n] for n in GOOD][:2]
-    assert report["summary"] == {"ok": len(GOOD), "suspect": 0, "fail": 0, "error": 4}
+    assert report["summary"] == {"ok": len(GOOD), "warn": 0, "suspect": 0, "fail": 0, "error": 4}
     hang = nodes["sim-hang-01"]
     assert hang["status"] == "error" and hang["error"] == ""
     assert {c["check"]: c["status"] for c in hang["checks"]} == {
