@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from dcops.actions import host_kinds as _host_kinds  # noqa: F401 - registers reboot, gpu_reset
 from dcops.actions.actuator import Actuator
 from dcops.actions.breaker import BreakerVerdict, NodeHistory, Topology
 from dcops.actions.kinds import (

@@ -37,7 +37,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "runbook": (
         "dcops.cli.runbook",
         "runbook",
-        "Runbooks: list, show and plan codified remediations.",
+        "Runbooks: plan, run (dry-run first), resume and audit codified remediations.",
     ),
     "sim": ("dcops.cli.sim", "sim", "Load fleet-simulator scenarios and show measurements."),
     "sweep": (

@@ -141,3 +141,20 @@ def _render_line(console: Console, line: dict[str, Any]) -> None:
     for key in ("checks", "condition", "scope", "to", "prompt"):
         if key in line:
             console.print(f"      {key}: {line[key]}")
+
+
+def _add_run_commands() -> None:
+    from dcops.cli import runbook_run
+
+    for command in (
+        runbook_run.run,
+        runbook_run.status,
+        runbook_run.resume,
+        runbook_run.abort,
+        runbook_run.history,
+        runbook_run.suggest,
+    ):
+        runbook.add_command(command)
+
+
+_add_run_commands()
