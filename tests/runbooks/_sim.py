@@ -1,0 +1,77 @@
+"""An engine context over the simulator, as ``dcops runbook --sim`` builds it (no click)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dcops.actions import Actuator, ActionSettings, ExecContext, topology_of
+from dcops.cli.runbook_ports import HealthChecker, SimRecertifier
+from dcops.node_actions.stored import StoredNodeActions
+from dcops.sim.world import SimWorld, open_world, save_world
+from dcops.store import AuditLog, Store
+from runbooks.context import EngineContext
+from runbooks.evidence import DirectorySink
+from runbooks.runs import Limits
+
+SCENARIO = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "remediation.yaml"
+
+
+@dataclass
+class SimRig:
+    tmp: Path
+    store: Store
+    world: SimWorld
+    ctx: EngineContext
+
+    def approve(self, action_id: str) -> Any:
+        """What ``dcops actions approve`` does, in another 'process' (its own store and fleet)."""
+        with Store(self.tmp / "state.db") as other:
+            actuator = Actuator(AuditLog(other, actor="bob"), node_actions=None)
+            result = actuator.approve(action_id, "bob")
+        reopened = open_world(self.store, SCENARIO)  # the fleet as the approval left it
+        self.world.fleet.model.set_faults(reopened.fleet.faults())
+        self.world.maintenance.booting_until = reopened.maintenance.booting_until
+        return result
+
+
+def sim_rig(
+    tmp: Path,
+    *,
+    levels: tuple[str, ...] = (),
+    limits: Limits | None = None,
+    scenario: Path = SCENARIO,
+) -> SimRig:
+    store = Store(tmp / "state.db")
+    world = open_world(store, scenario)
+    audit = AuditLog(store, actor="alice")
+    site = world.fleet.site
+    sched = StoredNodeActions(store, site.nodes(), user="dcops")
+    actuator = Actuator(
+        audit,
+        node_actions=sched,
+        settings=ActionSettings(levels=levels),
+        topology=topology_of(site),
+        lock_dir=tmp / "locks",
+        context=ExecContext(node_actions=sched, runner=world.fleet.runner),
+    )
+    ctx = EngineContext(
+        store=store,
+        audit=audit,
+        actuator=actuator,
+        runner=world.fleet.runner,
+        sink=DirectorySink(tmp / "tickets"),
+        data_dir=tmp,
+        requested_by="alice",
+        node_actions=sched,
+        checker=HealthChecker(world.fleet.runner, site),
+        recertifier=SimRecertifier(world.fleet),
+        limits=limits or Limits(),
+        clock=world.fleet.clock.now,
+        sleep=world.maintenance.sleep,
+        runner_spec={"kind": "sim", "scenario": str(scenario), "state_db": str(tmp / "state.db")},
+        on_change=lambda: save_world(store, world),
+        rack_of=lambda node: site.node(node).rack,
+    )
+    return SimRig(tmp, store, world, ctx)

@@ -1,0 +1,119 @@
+"""The engine end to end on the simulator: approvals, escalation, limits, resume, abort, audit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dcops.errors import BusyError
+from runbooks.engine import abort, drive, start
+from runbooks.library import load_library
+from runbooks.runs import Limits, get_run
+from tests.runbooks._sim import sim_rig
+
+BOOKS = load_library()
+T03, T07 = "sim-r01-t03", "sim-r01-t07"
+
+
+def _waiting(run: dict) -> str:
+    assert run["status"] == "waiting_approval", run["message"]
+    return next(s["action_id"] for s in run["steps"] if s["status"] == "waiting_approval")
+
+
+def test_xid_79_tray_waits_for_approval_then_reboots_and_returns(tmp_path: Path) -> None:
+    rig = sim_rig(tmp_path)
+    run = start(rig.ctx, BOOKS["xid-79-reboot"], T03, why="sweep: XID 79")
+    assert [s["status"] for s in run["steps"][:3]] == ["done", "done", "waiting_approval"]
+    assert rig.ctx.node_actions.states([T03])[T03].drain  # drained before the reboot
+    assert rig.approve(_waiting(run)).status.value == "done"
+    run = drive(rig.ctx, run["run_id"])
+    assert run["status"] == "done", run["message"]
+    wait = next(s for s in run["steps"] if s["name"] == "wait-up")
+    assert wait["evidence"]["waited_s"] >= 200  # the reboot took its (virtual) minutes
+    assert rig.ctx.node_actions.states([T03])[T03].in_service
+    assert not rig.world.fleet.probe.read(T03).gpus[1].lost
+    assert drive(rig.ctx, run["run_id"])["status"] == "done"  # resume of a finished run: no-op
+    assert rig.ctx.audit.verify().ok
+    steps = [r for r in rig.ctx.audit.records(action="runbook.step") if r.target == T03]
+    assert {r.evidence["step"] for r in steps} >= {"drain", "reboot", "check", "resume"}
+
+
+def test_uncorrectable_ecc_tray_escalates_with_its_evidence_bundle(tmp_path: Path) -> None:
+    rig = sim_rig(tmp_path, levels=("runbook:gpu_reset=act",))  # approvals off for resets
+    run = start(rig.ctx, BOOKS["gpu-reset"], T07, values={"gpu": 2})
+    assert run["status"] == "escalated"
+    check = next(s for s in run["steps"] if s["name"] == "check")
+    assert check["status"] == "failed" and "uncorrectable" in check["outcome"]
+    assert next(s for s in run["steps"] if s["name"] == "resume")["status"] == "pending"
+    assert rig.ctx.node_actions.states([T07])[T07].drain  # left out of service
+    (ticket,) = (tmp_path / "tickets").glob("*.json")
+    data = json.loads(ticket.read_text())
+    assert data["node"] == T07 and data["runbook"] == "gpu-reset"
+    assert {e["item"] for e in data["evidence"]} == {"dmesg", "nvidia-smi-q", "remapped-rows"}
+    assert all(Path(e["file"]).is_file() for e in data["evidence"])
+    assert oct(ticket.stat().st_mode & 0o777) == "0o600"
+
+
+def test_second_run_on_a_node_is_refused(tmp_path: Path) -> None:
+    rig = sim_rig(tmp_path)
+    start(rig.ctx, BOOKS["xid-79-reboot"], T03)
+    with pytest.raises(BusyError, match="one runbook per node"):
+        start(rig.ctx, BOOKS["gpu-reset"], T03)
+
+
+def test_rack_limit_blocks_a_second_destructive_step_until_the_first_ends(tmp_path: Path) -> None:
+    rig = sim_rig(tmp_path)
+    first = start(rig.ctx, BOOKS["xid-79-reboot"], T03)
+    second = start(rig.ctx, BOOKS["gpu-reset"], T07, values={"gpu": 2})
+    assert second["status"] == "blocked" and first["run_id"] in second["message"]
+    rig.approve(_waiting(first))
+    assert drive(rig.ctx, first["run_id"])["status"] == "done"
+    assert drive(rig.ctx, second["run_id"])["status"] == "waiting_approval"
+
+
+def test_repeated_remediation_escalates_instead(tmp_path: Path) -> None:
+    rig = sim_rig(tmp_path, levels=("runbook:reboot=act",), limits=Limits(max_remediations_7d=1))
+    assert start(rig.ctx, BOOKS["xid-79-reboot"], T03)["status"] == "done"
+    again = start(rig.ctx, BOOKS["xid-79-reboot"], T03)
+    assert again["status"] == "escalated" and "1 remediations" in again["message"]
+    assert all(s["status"] == "skipped" for s in again["steps"])
+
+
+def test_abort_denies_the_pending_approval(tmp_path: Path) -> None:
+    rig = sim_rig(tmp_path)
+    run = start(rig.ctx, BOOKS["xid-79-reboot"], T03)
+    action = _waiting(run)
+    done = abort(rig.ctx, run["run_id"])
+    assert done["status"] == "aborted"
+    assert rig.ctx.actuator.show(action)["status"] == "denied"
+    assert get_run(rig.store, run["run_id"])["status"] == "aborted"
+
+
+def test_recommend_autonomy_runs_nothing(tmp_path: Path) -> None:
+    rig = sim_rig(tmp_path)
+    run = start(rig.ctx, BOOKS["xid-79-reboot"], T03, autonomy="recommend")
+    assert run["status"] == "recommended"
+    assert all(s["status"] == "pending" for s in run["steps"])
+    assert not rig.ctx.node_actions.states([T03])[T03].drain
+
+
+def test_a_crash_inside_a_non_idempotent_step_asks_before_running_it_again(
+    tmp_path: Path,
+) -> None:
+    from runbooks.runs import update_run, update_step
+
+    rig = sim_rig(tmp_path, levels=("runbook:reboot=act",))
+    run = start(rig.ctx, BOOKS["xid-79-reboot"], T03, autonomy="recommend")
+    run_id = run["run_id"]
+    # as if a process had driven it into the reboot step and died there (kill -9)
+    update_run(rig.store, run_id, status="running", apply=1, autonomy="act", pid=999_999_999)
+    for s in run["steps"][:2]:
+        update_step(rig.store, run_id, s["seq"], status="done")
+    update_step(rig.store, run_id, run["steps"][2]["seq"], status="running", attempts=1)
+    again = drive(rig.ctx, run_id)
+    reboot = next(s for s in again["steps"] if s["name"] == "reboot")
+    assert again["status"] == "waiting_approval" and "not idempotent" in reboot["outcome"]
+    rig.approve(reboot["action_id"])
+    assert drive(rig.ctx, run_id)["status"] == "done"
