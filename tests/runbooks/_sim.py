@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dcops.actions import Actuator, ActionSettings, ExecContext, topology_of
+from dcops.actions import ActionSettings, Actuator, ExecContext, topology_of
 from dcops.cli.runbook_ports import HealthChecker, SimRecertifier
 from dcops.node_actions.stored import StoredNodeActions
 from dcops.sim.world import SimWorld, open_world, save_world
