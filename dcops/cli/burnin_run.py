@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -118,6 +119,12 @@ _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
     type=click.Path(file_okay=False),
     help="Write an HTML report with per-tray heatmaps to this directory.",
 )
+@click.option(
+    "--textfile",
+    "textfile_dir",
+    type=click.Path(file_okay=False),
+    help="Write node_exporter textfile metrics (dcops_burnin_<rack>.prom) into this directory.",
+)
 @json_option
 @click.pass_context
 def run(
@@ -145,6 +152,7 @@ def run(
     max_drain_rack: float,
     max_drain_fleet: float,
     report_dir: str | None,
+    textfile_dir: str | None,
     as_json: bool,
 ) -> None:
     """Burn in GPUs, trays and racks; judge every GPU, tray and rack; localize culprits.
@@ -155,6 +163,8 @@ def run(
     from burnin.service import ActionPolicy, dcops_drained, execute
     from burnin.suite import SuiteOptions
 
+    if textfile_dir is not None and not Path(textfile_dir).is_dir():
+        raise InputError(f"--textfile {textfile_dir}: not a directory")
     remote = not scenario and not local and bool(hostlist or rack_name)
     if bool(scenario) == bool(local) and not remote:
         raise InputError("choose one of --sim SCENARIO, --local, or --nodes/--rack with a site")
@@ -235,6 +245,10 @@ def run(
         from burnin.html import write_report
 
         report["report_file"] = str(write_report(report, report_dir))
+    if textfile_dir:
+        from burnin.textfile import write as write_textfile
+
+        report["textfiles"] = [str(p) for p in write_textfile(textfile_dir, report)]
     emit(report, as_json, lambda console: _render(console, report))
     if report["status"] != "pass":
         ctx.exit(ExitCode.UNHEALTHY)

@@ -7,29 +7,45 @@ Metrics (gauges; names follow Prometheus conventions, units in the name)::
     dcops_sweep_duration_seconds                  wall time of the sweep
     dcops_sweep_last_success_timestamp_seconds    Unix time the sweep completed
     dcops_sweep_circuit_breaker_tripped           1 when the breaker refused drains
+    dcops_node_lifecycle_state{node,state}        1 for the node's lifecycle state, 0 the others
+    dcops_node_drained_by_dcops_since_timestamp_seconds{node}
+                                                  when the scheduler's dcops drain was set
 
 The file is written only when the sweep completed; a failed sweep leaves the
 previous file, so ``time() - dcops_sweep_last_success_timestamp_seconds`` is
-the alert for "sweeps stopped". It is rendered by prometheus_client, written
-to a hidden temporary file in the same directory (node_exporter reads
-``*.prom`` only), flushed to disk and renamed over the target.
+the alert for "sweeps stopped". "Drained by dcops since" comes from the
+scheduler as the sweep read it (a drain with a ``dcops:`` reason and its reason
+time), so drains by burn-in count too and an operator's drain never does. It is
+rendered by prometheus_client and written atomically
+(:func:`dcops.textfile.write_atomic`). The alerting rules over these metrics
+ship in ``telemetry/prometheus/rules.yaml``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dcops.errors import DcopsError, InputError
+from dcops.node_actions import is_dcops_reason
+from dcops.textfile import write_atomic
 
 #: The file name inside ``--textfile DIR``.
 TEXTFILE_NAME = "dcops_sweep.prom"
 
 NODE_STATUSES = ("ok", "warn", "suspect", "fail", "error")
+
+#: Lifecycle states (:class:`dcops.health.lifecycle.NodeState`), in order.
+LIFECYCLE_STATES = ("ok", "suspect", "drained", "repair")
+
+
+def drained_by_dcops_since(node: Mapping[str, Any]) -> float | None:
+    """When the scheduler's dcops drain of a report's node was set, or None."""
+    sched = node.get("scheduler") or {}
+    if "DRAIN" not in (sched.get("states") or ()) or not is_dcops_reason(sched.get("reason")):
+        return None
+    when = sched.get("reason_time_s")
+    return float(when) if isinstance(when, int | float) else None
 
 
 def render(report: Mapping[str, Any]) -> str:
@@ -62,8 +78,25 @@ def render(report: Mapping[str, Any]) -> str:
         "1 when the last sweep's circuit breaker refused to drain.",
         registry=registry,
     )
+    lifecycle = Gauge(
+        "dcops_node_lifecycle_state",
+        "1 for the node's lifecycle state after the last sweep (ok, suspect, drained, repair).",
+        ["node", "state"],
+        registry=registry,
+    )
+    drained_since = Gauge(
+        "dcops_node_drained_by_dcops_since_timestamp_seconds",
+        "When the scheduler's drain of the node with a dcops reason was set (Unix time).",
+        ["node"],
+        registry=registry,
+    )
     counts = dict.fromkeys(NODE_STATUSES, 0)
     for node in report["nodes"]:
+        for state in LIFECYCLE_STATES:
+            lifecycle.labels(node=node["node"], state=state).set(node.get("state") == state)
+        since = drained_by_dcops_since(node)
+        if since is not None:
+            drained_since.labels(node=node["node"]).set(since)
         counts[node["status"]] = counts.get(node["status"], 0) + 1
         per_check: dict[str, bool] = {}
         for finding in node["checks"]:
@@ -81,26 +114,4 @@ def render(report: Mapping[str, Any]) -> str:
 
 def write(directory: Path | str, report: Mapping[str, Any]) -> Path:
     """Write the report's metrics to ``directory/dcops_sweep.prom`` atomically; its path."""
-    folder = Path(directory)
-    if not folder.is_dir():
-        raise InputError(f"--textfile {folder}: not a directory")
-    target = folder / TEXTFILE_NAME
-    text = render(report)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{TEXTFILE_NAME}.", dir=folder)
-    except OSError as exc:
-        raise DcopsError(f"--textfile {folder}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise DcopsError(f"--textfile {target}: cannot write: {exc.strerror or exc}") from exc
-        raise
-    return target
+    return write_atomic(directory, TEXTFILE_NAME, render(report))
