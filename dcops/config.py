@@ -8,6 +8,7 @@ The file is ``--config FILE``, else ``$DCOPS_CONFIG``, else
 
     site = "/etc/dcops/site.yaml"
     data_dir = "/var/lib/dcops"          # state.db, telemetry, reports
+    audit_key = "/etc/dcops/audit.key"   # keys the audit chain; anchors beside it
 
     [ssh]
     user = "dcops"
@@ -107,6 +108,7 @@ class Config:
     site: str | None = None  # site file; None = this machine alone
     data_dir: Path = field(default_factory=default_data_dir)
     state_db: Path | None = None  # default: data_dir / "state.db"
+    audit_key: Path | None = None  # default: audit.key beside state.db (see dcops.store.seal)
     actor: str | None = None  # who is recorded in the audit log; default: the OS user
     ssh: SshConfig = field(default_factory=SshConfig)
     slurm: SlurmConfig = field(default_factory=SlurmConfig)
@@ -123,6 +125,12 @@ class Config:
     @property
     def state_path(self) -> Path:
         return self.state_db if self.state_db is not None else self.data_dir / "state.db"
+
+    @property
+    def audit_key_path(self) -> Path:
+        return (
+            self.audit_key if self.audit_key is not None else self.state_path.with_name("audit.key")
+        )
 
 
 _SECTIONS: dict[str, type[Any]] = {
@@ -242,6 +250,8 @@ def load_config(
             raise ConfigError(f"{file}: cannot read: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{file}: invalid TOML: {exc}") from exc
+        except (RecursionError, ValueError) as exc:  # deep nesting, 4,300+ digit integers
+            raise ConfigError(f"{file}: invalid TOML: {str(exc)[:120]}") from exc
         cfg = _apply(cfg, data, str(file))
         sources.append(str(file))
         origins.update(dict.fromkeys(_dotted(data), str(file)))

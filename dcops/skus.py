@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from dcops.docload import load_yaml
 from dcops.errors import InputError, UnknownNameError
 
 
@@ -93,8 +94,8 @@ def load_sku_dir(path: Path) -> dict[str, SkuProfile]:
     found: dict[str, SkuProfile] = {}
     for file in sorted(path.glob("*.yaml")):
         try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError) as exc:
+            data = load_yaml(file.read_text(encoding="utf-8"), source=str(file))
+        except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"{file}: cannot read SKU profile: {exc}") from exc
         prof = _from_mapping(data, str(file))
         found[prof.name] = prof

@@ -87,6 +87,15 @@ def load_located(path: Path) -> tuple[Any, Locations]:
 
 
 def load_located_text(text: str) -> tuple[Any, Locations]:
+    from dcops.docload import DocumentError, check_events, prescan
+
+    try:
+        prescan(text, source="document")
+        check_events(text, source="document")
+    except DocumentError as exc:
+        raise YamlFileError(str(exc).removeprefix("document: "), None) from exc
+    except yaml.MarkedYAMLError:
+        pass  # reported below, with its line
     try:
         node = yaml.compose(text, Loader=_UniqueKeyLoader)
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - SafeLoader subclass
@@ -97,6 +106,12 @@ def load_located_text(text: str) -> tuple[Any, Locations]:
         raise YamlFileError(f"invalid YAML: {problem}", line) from exc
     except yaml.YAMLError as exc:
         raise YamlFileError(f"invalid YAML: {exc}", None) from exc
+    except RecursionError as exc:
+        raise YamlFileError("nested too deeply", None) from exc
+    except ValueError as exc:  # an integer over Python's 4,300-digit limit ...
+        raise YamlFileError(f"a value cannot be read: {str(exc)[:120]}", None) from exc
+    except TypeError as exc:  # an unhashable mapping key
+        raise YamlFileError(f"a mapping key cannot be used: {exc}", None) from exc
     locs = Locations()
     if node is not None:
         _index(node, (), locs)

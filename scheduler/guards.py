@@ -12,10 +12,18 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import shlex
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 
 from dcops.errors import InputError
+from scheduler.scriptscan import (
+    directive_line,
+    identity_in_text,
+    identity_in_words,
+    logical_lines,
+    physical_lines,
+    shell_words,
+)
 
 #: A DNS label (RFC 1123), ASCII only: job names, namespaces, queues.
 DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
@@ -32,72 +40,6 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 RESERVED_ENV_PREFIXES = ("SLURM_", "SBATCH_", "SALLOC_", "SRUN_", "DCOPS_", "NVIDIA_")
 RESERVED_ENV_NAMES = frozenset({"CUDA_VISIBLE_DEVICES", "KUBECONFIG"})
 
-_SBATCH_DIRECTIVE = re.compile(r"^\s*#\s*(SBATCH|PBS|BSUB|FLUX)\b", re.IGNORECASE)
-_LAUNCHERS = frozenset({"srun", "sbatch", "salloc"})
-_IDENTITY_LONG = frozenset(
-    {
-        "account",
-        "qos",
-        "partition",
-        "reservation",
-        "uid",
-        "gid",
-        "wckey",
-        "clusters",
-        "cluster-constraint",
-        "export-file",
-        "chdir",
-        "user",
-    }
-)
-_IDENTITY_SHORT = frozenset({"A", "M", "p", "q", "D"})
-#: Launcher flags that take no value; any other option is assumed to take one,
-#: so that a value is never mistaken for the program (which would end the scan).
-_LAUNCHER_FLAGS = frozenset(
-    {
-        "-l",
-        "--label",
-        "-u",
-        "--unbuffered",
-        "-v",
-        "--verbose",
-        "-Q",
-        "--quiet",
-        "--exclusive",
-        "--overlap",
-        "--exact",
-        "--pty",
-        "-K",
-        "--kill-on-bad-exit",
-        "-X",
-        "--disable-status",
-        "-Z",
-        "--no-allocate",
-        "--wait-all-nodes",
-        "-W",
-        "--whole",
-        "--container-writable",
-        "--no-container-mount-home",
-        "--container-remap-root",
-        "--no-container-remap-root",
-        "--spread-job",
-        "--contiguous",
-        "-O",
-        "--overcommit",
-        "-H",
-        "--hold",
-        "--parsable",
-        "--test-only",
-        "--requeue",
-        "--no-requeue",
-    }
-)
-_SCONTROL_IDENTITY = re.compile(
-    r"(?i)\b(account|qos|partition|reservation|userid|uid|user|wckey|groupid)\s*="
-)
-_SACCTMGR_WRITE = re.compile(r"(?i)\b(add|create|modify|update|delete|remove)\b")
-_RESERVED_ASSIGN = re.compile(r"(?<![$\w{])((?:SLURM|SBATCH|SALLOC|SRUN)_[A-Za-z0-9_]*)\s*\+?=")
-
 Resolver = Callable[[str], str]
 
 
@@ -111,8 +53,29 @@ def lexical_resolver(path: str) -> str:
     return normalize_abs(path)
 
 
+#: Bidirectional overrides/isolates: they make a line read differently than it runs.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def is_control(char: str) -> bool:
+    """A character some reader treats as a line break or control.
+
+    Unicode categories Cc (C0, DEL and C1: NEL U+0085, 8-bit CSI U+009B ...),
+    Zl (U+2028) and Zp (U+2029), plus the bidirectional overrides.
+    """
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
+
+
+def find_control(text: str, allowed: str = "") -> str | None:
+    """The first control/line-break character of ``text`` not in ``allowed``, else None."""
+    for char in text:
+        if char not in allowed and is_control(char):
+            return char
+    return None
+
+
 def has_control_or_non_ascii(text: str) -> bool:
-    return not text.isascii() or any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+    return not text.isascii() or find_control(text) is not None
 
 
 def check_name(value: str, pattern: re.Pattern[str], field: str, what: str) -> str:
@@ -133,112 +96,69 @@ def check_env(env: Mapping[str, str], field: str = "env") -> None:
                 f"{field}.{key}: reserved variable (Slurm/Kubernetes/container runtime read it "
                 "as an option; identity and devices come from the tenant contract)"
             )
-        if "\x00" in value:
-            raise InputError(f"{field}.{key}: value holds a NUL byte")
+        bad = find_control(value)
+        if bad is not None:
+            # a line break in a value would start a new line of a script or manifest reader
+            raise InputError(
+                f"{field}.{key}: value holds the control or line-break character U+{ord(bad):04X}"
+            )
 
 
 def check_argv(argv: Iterable[str], field: str = "command") -> None:
+    argv = list(argv)
     for i, arg in enumerate(argv):
-        if "\x00" in arg:
-            raise InputError(f"{field}[{i}]: argument holds a NUL byte")
-        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in arg):
+        bad = find_control(arg)
+        if bad is not None:
             # a line break inside an argument would start a new line of the batch script
-            raise InputError(f"{field}[{i}]: {arg!r} holds control characters")
+            raise InputError(
+                f"{field}[{i}]: {arg!r} holds the control or line-break character U+{ord(bad):04X}"
+            )
         if i == 0 and (arg.startswith("-") or not arg.strip()):
             raise InputError(
                 f"{field}[0]: {arg!r} is not a program (a leading '-' would be read as a "
                 "launcher option)"
             )
-
-
-def _logical_lines(script: str) -> list[tuple[int, str]]:
-    """Lines with backslash continuations joined, numbered from 1."""
-    out: list[tuple[int, str]] = []
-    buf, start = "", 0
-    for number, line in enumerate(script.splitlines(), start=1):
-        if not buf:
-            start = number
-        if line.endswith("\\"):
-            buf += line[:-1] + " "
-            continue
-        out.append((start, buf + line))
-        buf = ""
-    if buf:
-        out.append((start, buf))
-    return out
+    found = identity_in_words(argv)
+    if found is not None:
+        raise InputError(
+            f"{field}: {found} chooses account/QOS/partition/user/reservation/cluster or a "
+            "Slurm variable; those come only from the tenant contract"
+        )
 
 
 def check_script(script: str, field: str = "script") -> None:
-    """Refuse scheduler directives, identity options and Slurm variables in a script."""
-    if "\x00" in script:
-        raise InputError(f"{field}: holds a NUL byte")
-    for number, line in _logical_lines(script):
-        where = f"{field}:{number}"
-        if _SBATCH_DIRECTIVE.search(line):
+    """Refuse directives, identity options and Slurm variables in a script (defence in depth).
+
+    The rendered script never lets tenant text into sbatch's directive zone
+    (see :mod:`scheduler.slurm.render`); this refuses, with a line number, what
+    visibly tries anyway (:mod:`scheduler.scriptscan`).
+    """
+    bad = find_control(script, allowed="\n\t")
+    if bad == "\r":
+        raise InputError(f"{field}: holds DOS line breaks (CR); save it with Unix line endings")
+    if bad is not None:
+        raise InputError(f"{field}: holds the control or line-break character U+{ord(bad):04X}")
+    for number, line in enumerate(physical_lines(script), start=1):
+        keyword = directive_line(line)
+        if keyword is not None:
             raise InputError(
-                f"{where}: scheduler directives (#SBATCH ...) are not allowed in a tenant "
-                "script; the bridge sets every option from the spec and the tenant contract"
+                f"{field}:{number}: scheduler directives (#{keyword} ...) are not allowed in a "
+                "tenant script; the bridge sets every option from the spec and the tenant contract"
             )
-        bad = _identity_in_slurm_call(line)  # tokenized: s""run and /usr/bin/srun count
-        if bad is not None:
+    for number, line in logical_lines(script):
+        where = f"{field}:{number}"
+        keyword = directive_line(line)
+        if keyword is not None:  # a continued comment line
+            raise InputError(f"{where}: scheduler directives (#{keyword} ...) are not allowed")
+        found = identity_in_words(shell_words(line))
+        if found is not None:
             raise InputError(
-                f"{where}: {bad} chooses account/QOS/partition/user/reservation/cluster; "
+                f"{where}: {found} chooses account/QOS/partition/user/reservation/cluster; "
                 "those come only from the tenant contract"
             )
-        assign = _RESERVED_ASSIGN.search(line)
+        assign = identity_in_text(line)
         if assign is not None:
-            raise InputError(
-                f"{where}: setting {assign.group(1)} is not allowed (Slurm reads it as an option)"
-            )
-
-
-def _tokens(line: str) -> list[str]:
-    """Shell words, with ; & | ( ) as words of their own; comments dropped."""
-    lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
-    lexer.whitespace_split = True
-    lexer.commenters = "#"
-    try:
-        return list(lexer)
-    except ValueError:  # unbalanced quotes: fall back to whitespace
-        return re.split(r"[\s;&|()]+", line)
-
-
-def _launcher_identity_option(args: list[str]) -> str | None:
-    """Scan a launcher's own options (up to the program) for identity options."""
-    skip_value = False
-    for tok in args:
-        if skip_value:
-            skip_value = False
-            continue
-        if tok == "--" or not tok.startswith("-") or tok == "-":
-            return None
-        if tok.startswith("--"):
-            name, has_value, _ = tok[2:].partition("=")
-            if name in _IDENTITY_LONG:
-                return f"option --{name}"
-            skip_value = not has_value and tok not in _LAUNCHER_FLAGS
-        else:
-            if tok[1:2] in _IDENTITY_SHORT:
-                return f"option -{tok[1]}"
-            skip_value = len(tok) == 2 and tok not in _LAUNCHER_FLAGS
-    return None
-
-
-def _identity_in_slurm_call(line: str) -> str | None:
-    tokens = _tokens(line)
-    for i, tok in enumerate(tokens):
-        cmd = posixpath.basename(tok)
-        if cmd in _LAUNCHERS:
-            found = _launcher_identity_option(tokens[i + 1 :])
-            if found is not None:
-                return f"{found} to {cmd}"
-        elif cmd == "scontrol":
-            match = _SCONTROL_IDENTITY.search(" ".join(tokens[i + 1 :]))
-            if match is not None:
-                return f"scontrol {match.group(1)}="
-        elif cmd == "sacctmgr" and _SACCTMGR_WRITE.search(" ".join(tokens[i + 1 :])):
-            return "sacctmgr changing associations"
-    return None
+            raise InputError(f"{where}: {assign} is not allowed (Slurm reads it as an option)")
 
 
 def normalize_abs(path: str) -> str:

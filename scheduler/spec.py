@@ -205,6 +205,7 @@ def spec_from_dict(data: object, *, source: str = "<spec>") -> JobSpec:
     for key in data.get("env", {}):
         check_name(key, ENV_NAME, f"{source}: env", "environment variable name")
     res = data["resources"]
+    _require_integers(data, source)
     memory = res.get("memory")
     resources_ = Resources(
         time_limit_s=parse_time_limit_s(res["time_limit"], field_name=f"{source}: time_limit"),
@@ -249,17 +250,38 @@ def spec_from_dict(data: object, *, source: str = "<spec>") -> JobSpec:
     )
 
 
-def decode_document(text: str, *, source: str) -> object:
-    """Decode YAML (a superset of JSON) safely; duplicate-free, one document."""
-    import yaml
+_INTEGER_FIELDS = (
+    ("resources", "nodes"),
+    ("resources", "gpus_per_node"),
+    ("resources", "tasks_per_node"),
+    ("resources", "cpus_per_task"),
+    ("topology", "segment"),
+    ("retries", "max_restarts"),
+)
 
-    try:
-        docs = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"{where}: not valid YAML/JSON: {problem}") from exc
+
+def _require_integers(data: dict[str, Any], source: str) -> None:
+    """JSON Schema's "integer" accepts 1.0; the renderers need ints (``--nodes=1.0``)."""
+    for section, key in _INTEGER_FIELDS:
+        value = data.get(section, {}).get(key)
+        if value is not None and (type(value) is not int):
+            raise InputError(f"{source}: {section}.{key}: expected an integer, got {value!r}")
+    memory = data["resources"].get("memory")
+    if memory is not None and type(memory) not in (int, str):
+        raise InputError(
+            f"{source}: resources.memory: expected MiB or a size like '64Gi', got {memory!r}"
+        )
+    codes = data.get("retries", {}).get("on_exit_codes", [])
+    if any(type(c) is not int for c in codes):
+        raise InputError(f"{source}: retries.on_exit_codes: expected integers")
+
+
+def decode_document(text: str, *, source: str) -> object:
+    """Decode YAML (a superset of JSON) with bounded cost (:mod:`dcops.docload`): one
+    document, no anchors or aliases, bounded nesting, string keys only."""
+    from dcops.docload import load_yaml
+
+    docs = load_yaml(text, source=source, multi=True, string_keys=True)
     if len(docs) != 1:
         raise InputError(f"{source}: expected exactly one YAML/JSON document, found {len(docs)}")
     return docs[0]

@@ -61,23 +61,35 @@ def show(
 @audit.command()
 @click.option(
     "--anchor",
-    help="A head hash recorded earlier (dcops audit head); it must be "
-    "in the chain, which catches records cut off the end.",
+    help="A head hash recorded elsewhere (dcops audit head); it must be in the chain.",
 )
 @json_option
 @click.pass_context
 def verify(ctx: click.Context, anchor: str | None, as_json: bool) -> None:
-    """Check the hash chain; exit 1 if any record was changed, removed or reordered."""
-    result = open_audit(ctx).verify(anchor=anchor)
+    """Check the keyed chain, its triggers and the exported head; exit 1 if tampered.
+
+    Also checks that every API token's row agrees with its audited history.
+    """
+    from scheduler.tenants.tokens import token_audit_problems
+
+    log = open_audit(ctx)
+    result = log.verify(anchor=anchor)
+    tokens = token_audit_problems(log.store)
+    data = {**result.to_dict(), "token_problems": tokens}
+    ok = result.ok and not tokens
 
     def render(console: Console) -> None:
         if result.ok:
             console.print(f"audit log intact: {result.records} record(s), head {result.head}")
         else:
             console.print(f"[red]audit log TAMPERED[/red]: {result.problem}")
+        for note in result.notes:
+            console.print(f"note: {note}")
+        for problem in tokens:
+            console.print(f"[red]token row TAMPERED[/red]: {problem}")
 
-    emit(result.to_dict(), as_json, render)
-    if not result.ok:
+    emit(data, as_json, render)
+    if not ok:
         ctx.exit(ExitCode.UNHEALTHY)
 
 

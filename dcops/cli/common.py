@@ -116,7 +116,8 @@ def open_store(ctx: click.Context) -> Store:
     """Open (creating and migrating if needed) the state store named by config."""
     from dcops.store import Store
 
-    return Store(get_config(ctx).state_path)
+    cfg = get_config(ctx)
+    return Store(cfg.state_path, audit_key=cfg.audit_key_path)
 
 
 def open_audit(ctx: click.Context) -> AuditLog:

@@ -56,7 +56,7 @@ def context_factory(cfg: Config, backend_name: str, backend: SchedulerBackend, s
         from scheduler.api.ports import ApiContext, JobService
         from scheduler.tenants.tokens import authenticate
 
-        store = Store(cfg.state_path)
+        store = Store(cfg.state_path, audit_key=cfg.audit_key_path)
         job_service: JobService
         if service == "direct":
             from scheduler.api.direct import BackendJobService
@@ -159,7 +159,9 @@ def serve(
         ) from exc
     from dcops.store import Store
 
-    Store(cfg.state_path).close()  # fail now (exit 3) rather than on the first request
+    Store(
+        cfg.state_path, audit_key=cfg.audit_key_path
+    ).close()  # fail now (exit 3) rather than on the first request
     shared = build_backend(backend, cfg)
     settings = ApiSettings(
         max_body_bytes=max_body_bytes, requests_per_minute=requests_per_minute, workers=workers

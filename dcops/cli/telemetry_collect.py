@@ -182,13 +182,13 @@ def _load_tenants(path: Path | None) -> dict[str, str]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read the tenant map ({exc.strerror})") from exc
     try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+        from dcops.docload import load_json, load_yaml
 
-            data = yaml.safe_load(text)
+        if path.suffix in (".yaml", ".yml"):
+            data = load_yaml(text, source=str(path))
         else:
-            data = json.loads(text)
-    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError
+            data = load_json(text, source=str(path))
+    except InputError as exc:
         raise InputError(f"{path}: not a JSON/YAML mapping ({exc})") from exc
     if not isinstance(data, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()

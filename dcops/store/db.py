@@ -4,11 +4,18 @@ Default path: ``$XDG_DATA_HOME/dcops/state.db`` (``~/.local/share/dcops/state.db
 overridable with ``data_dir`` / ``state_db`` in config, ``DCOPS_STATE_DB`` or
 ``--state-db``. Several processes may write at once: every write runs in an
 ``IMMEDIATE`` transaction and waits (``busy_timeout``) for the others.
+
+The store holds every tenant's job renderings: a directory it creates is 0700
+and the database 0600 (SQLite gives ``-wal``/``-shm`` the database's mode); a
+looser mode found on an existing store is warned about. The audit chain's key
+and exported heads live outside the database (:mod:`dcops.store.seal`), by
+default ``audit.key`` and ``audit.anchors`` beside it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +23,7 @@ from pathlib import Path
 
 from dcops.errors import StoreError
 from dcops.store.migrations import MIGRATIONS
+from dcops.store.seal import AuditSeal, private_dir, warn_if_loose
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -28,10 +36,16 @@ def utc_now() -> str:
 class Store:
     """An open state store. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, audit_key: Path | str | None = None) -> None:
         self.path = Path(path)
+        self.seal = AuditSeal(
+            audit_key if audit_key is not None else self.path.with_name("audit.key")
+        )
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
+            _create_private(self.path)
+            for suffix in ("", "-wal", "-shm"):
+                warn_if_loose(Path(f"{self.path}{suffix}"), "state store file")
             # The actuator runs backend calls in a worker thread (with a timeout); the sim's
             # scheduler writes through this connection there. sqlite3 is serialized
             # (threadsafety 3), and calls are not concurrent: the caller waits for the worker.
@@ -96,6 +110,15 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def _statements(script: str) -> list[str]:

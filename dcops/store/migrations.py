@@ -216,4 +216,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX failure_events_node ON failure_events(node, failed_at);
     CREATE INDEX failure_events_source ON failure_events(source);
     """,
+    # 5: find a token's (or any evidence key's) audited events without a full scan
+    """
+    CREATE INDEX audit_log_action ON audit_log(action);
+    """,
 )

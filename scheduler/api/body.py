@@ -6,7 +6,8 @@ tries to say *as whom* the job runs -- ``tenant``, ``account``, ``namespace``,
 ``qos``, ``partition``, ``user``, ``queue`` and friends, at any depth outside
 ``env`` -- so such a body gets a message that names the key and says where the
 identity really comes from (the token), instead of the schema's generic
-"additional property". YAML anchors/aliases are refused (no alias bombs), and
+"additional property". YAML anchors/aliases are refused (no alias bombs) and the cost of decoding is
+bounded before any parser runs (:mod:`dcops.docload`), and
 the spec hash is the SHA-256 of the canonical JSON of the document, so the same
 spec sent as JSON or as YAML hashes the same.
 """
@@ -116,6 +117,12 @@ def _decode_json(text: str) -> object:
     def no_constants(name: str) -> object:
         raise ApiProblem(Code.INVALID_SPEC, f"{name} is not valid JSON")
 
+    from dcops.docload import DocumentError, prescan
+
+    try:
+        prescan(text, source="body")
+    except DocumentError as exc:
+        raise ApiProblem(Code.INVALID_SPEC, str(exc)) from exc
     try:
         return json.loads(text, object_pairs_hook=no_duplicates, parse_constant=no_constants)
     except RecursionError as exc:
@@ -125,23 +132,15 @@ def _decode_json(text: str) -> object:
 
 
 def _decode_yaml(text: str) -> object:
-    import yaml
-
+    """Bounded before parsing (:mod:`dcops.docload`): depth pre-scan, C parser, no aliases."""
+    from dcops.docload import AliasError
     from dcops.errors import InputError
     from scheduler.spec import decode_document
 
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise ApiProblem(
-                    Code.INVALID_REQUEST, "YAML anchors and aliases are not accepted in a job spec"
-                )
-    except yaml.YAMLError:
-        pass  # decode_document reports it with a line number
-    except RecursionError as exc:
-        raise ApiProblem(Code.INVALID_SPEC, "the YAML body is nested too deeply") from exc
-    try:
         return decode_document(text, source="body")
+    except AliasError as exc:
+        raise ApiProblem(Code.INVALID_REQUEST, str(exc)) from exc
     except InputError as exc:
         raise ApiProblem(Code.INVALID_SPEC, str(exc)) from exc
     except RecursionError as exc:

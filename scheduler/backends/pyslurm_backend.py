@@ -110,7 +110,9 @@ class PyslurmBackend:
             group_id=entry.pw_gid,
             environment={"PATH": "/usr/local/bin:/usr/bin:/bin", **sub.env},
         )
-        desc.load_sbatch_options()  # the #SBATCH header is the single source of options
+        # The header is the bridge's alone: render_slurm closes the directive zone with
+        # an executable line before any tenant text, so no tenant line is read here.
+        desc.load_sbatch_options()
         try:
             job_id = desc.submit()
         except self.pyslurm.RPCError as exc:

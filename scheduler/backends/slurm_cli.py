@@ -415,7 +415,10 @@ class SlurmCliBackend:
     def submit(self, job: AdmittedJob) -> Submission:
         sub = render_slurm(job, self.site())
         cwd = job.workdir if os.path.isdir(job.workdir) else "/"
-        result = self._as_tenant(sub.user, ["sbatch", "--parsable"], input_text=sub.script, cwd=cwd)
+        # The options go on the command line, where the script cannot override them.
+        result = self._as_tenant(
+            sub.user, ["sbatch", "--parsable", *sub.sbatch_args], input_text=sub.script, cwd=cwd
+        )
         job_id = result.stdout.strip().split(";")[0]
         if result.returncode != 0 or not _JOB_ID.fullmatch(job_id):
             raise SchedulerError(

@@ -1,11 +1,22 @@
 """Render an admitted job as the exact Slurm batch script the bridge submits (pure).
 
-Every ``#SBATCH`` option comes from the bridge: identity (account, QOS,
-partition) from the tenant contract, the rest from the validated spec. Values
-written into ``#SBATCH`` lines were checked against strict character sets on
-admission; everything that reaches the shell body goes through
-:func:`shlex.quote`. The tenant's script (already refused if it holds
-``#SBATCH`` lines or identity options) follows the header verbatim.
+Every option comes from the bridge: identity (account, QOS, partition) from
+the tenant contract, the rest from the validated spec. The tenant cannot
+override them, by construction:
+
+* the backends hand the options to Slurm where a script cannot override them:
+  on the ``sbatch`` command line (:attr:`SlurmSubmission.sbatch_args`), which
+  Slurm ranks above ``SBATCH_*`` variables and ``#SBATCH`` directives, or as
+  slurmrestd/pyslurm job fields;
+* the script's ``#SBATCH`` header repeats them for people and tools that read
+  the script, and is closed by an executable line (:data:`DIRECTIVES_END`)
+  before any tenant text: sbatch stops reading directives at the first line
+  that is neither blank nor a comment, so nothing the tenant wrote is ever in
+  the directive zone.
+
+Values written into ``#SBATCH`` lines were checked against strict character
+sets on admission; everything that reaches the shell body goes through
+:func:`shlex.quote`.
 """
 
 from __future__ import annotations
@@ -15,6 +26,9 @@ from dataclasses import dataclass, field
 
 from dcops.errors import InputError
 from scheduler.tenancy import NVL72_NODES_PER_DOMAIN, AdmittedJob
+
+#: The executable line that closes sbatch's directive zone, before any tenant text.
+DIRECTIVES_END = ": dcops: end of the sbatch directive zone"
 
 #: Slurm release that added ``--segment`` (topology/block); 22.05/23.x lack it.
 SEGMENT_SINCE = (24, 5)
@@ -51,6 +65,17 @@ class SlurmSubmission:
     user: str
     options: tuple[tuple[str, str | None], ...]
     notes: tuple[str, ...] = field(default=())
+
+    @property
+    def sbatch_args(self) -> list[str]:
+        """The options as ``sbatch`` command-line arguments (they win over the script's)."""
+        return option_args(self.options)
+
+
+def option_args(
+    options: tuple[tuple[str, str | None], ...] | list[tuple[str, str | None]],
+) -> list[str]:
+    return [f"--{key}" + ("" if val is None else f"={val}") for key, val in options]
 
 
 def format_time_limit(seconds: int) -> str:
@@ -132,6 +157,7 @@ def render_slurm(job: AdmittedJob, site: SlurmSite | None = None) -> SlurmSubmis
     lines = ["#!/bin/bash"]
     lines += [f"#SBATCH --{key}" + ("" if val is None else f"={val}") for key, val in options]
     lines.append(f"# dcops: tenant={job.tenant.name} job={spec.name}")
+    lines.append(DIRECTIVES_END)
     for key in sorted(spec.env):
         lines.append(f"export {key}={shlex.quote(spec.env[key])}")
     notes: list[str] = []
@@ -163,7 +189,7 @@ def render_slurm(job: AdmittedJob, site: SlurmSite | None = None) -> SlurmSubmis
 def parse_sbatch_options(script: str) -> list[tuple[str, str | None]]:
     """``#SBATCH`` options as Slurm reads them: up to the first command line."""
     out: list[tuple[str, str | None]] = []
-    for number, line in enumerate(script.splitlines()):
+    for number, line in enumerate(script.split("\n")):
         stripped = line.strip()
         if number == 0 and stripped.startswith("#!"):
             continue

@@ -11,6 +11,12 @@ recomputes it and compares with :func:`hmac.compare_digest`.
 Every failure (malformed, unknown, wrong secret, revoked, expired, tenant gone)
 raises :class:`AuthenticationError` whose message never holds the token; the
 API maps it to HTTP 401.
+
+The ``tenant_tokens`` row is not trusted alone: creating and revoking a token
+are audit records in the keyed chain, and a token authenticates only when its
+row agrees with them (created by dcops, same tenant, same hash and expiry,
+never revoked). A row edited in the database -- an ``UPDATE`` that clears
+``revoked_at``, a token inserted by hand, an expiry pushed out -- fails closed.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ PREFIX = "dct_"
 _TOKEN_RE = re.compile(r"dct_([0-9a-f]{16})\.([A-Za-z0-9_-]{43})")
 #: Longest lifetime an operator may give a token.
 MAX_EXPIRES_DAYS = 3650
+#: Hex digits of the stored hash recorded in the audit log (binds the row; not a secret).
+HASH_PREFIX_LEN = 32
+TOKEN_ACTIONS = ("tenant.token.create", "tenant.token.revoke")
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,11 @@ def issue_token(
         "tenant.token.create",
         f"tenant:{tenant}",
         outcome="ok",
-        evidence={"token_id": token_id, "expires_at": expires_s},
+        evidence={
+            "token_id": token_id,
+            "expires_at": expires_s,
+            "hash_prefix": token_hash(token_id, secret)[:HASH_PREFIX_LEN],
+        },
     )
     return IssuedToken(token_id, tenant, f"{PREFIX}{token_id}.{secret}", created_s, expires_s)
 
@@ -169,9 +182,51 @@ def authenticate(store: Store, token: str, *, now: datetime | None = None) -> Te
         raise AuthenticationError("invalid API token (unknown or wrong secret)")
     if row["revoked_at"]:
         raise AuthenticationError(f"API token {token_id} was revoked")
+    disagreement = audited_disagreement(store, token_id, dict(row))
+    if disagreement is not None:
+        raise AuthenticationError(f"API token {token_id}: {disagreement}; refused")
     if row["expires_at"] and _parse_ts(row["expires_at"]) <= (now or datetime.now(UTC)):
         raise AuthenticationError(f"API token {token_id} expired at {row['expires_at']}")
     try:
         return get_tenant(store, row["tenant"])
     except UnknownNameError as exc:
         raise AuthenticationError(f"API token {token_id}: its tenant no longer exists") from exc
+
+
+def audited_disagreement(store: Store, token_id: str, row: dict[str, Any]) -> str | None:
+    """Why the token row ``row`` disagrees with its audited history, or None if it agrees.
+
+    ``row`` holds ``tenant``, ``token_hash``, ``expires_at`` and ``revoked_at``.
+    """
+    events = AuditLog(store).matching(TOKEN_ACTIONS, "token_id", token_id)
+    if any(not authentic for _, authentic in events):
+        return "its audit records were altered"
+    created = [r for r, _ in events if r.action == "tenant.token.create"]
+    if not created:
+        return "no audited creation (the row was written outside dcops)"
+    record = created[0]
+    if record.target != f"tenant:{row['tenant']}":
+        return "its tenant differs from the audited one"
+    prefix = record.evidence.get("hash_prefix")
+    if prefix is not None and not hmac.compare_digest(
+        str(prefix), str(row["token_hash"])[:HASH_PREFIX_LEN]
+    ):
+        return "its stored hash differs from the audited one"
+    if record.evidence.get("expires_at") != row["expires_at"]:
+        return "its expiry differs from the audited one"
+    if any(r.action == "tenant.token.revoke" for r, _ in events) and not row["revoked_at"]:
+        return "revoked in the audit log"
+    return None
+
+
+def token_audit_problems(store: Store) -> list[str]:
+    """Every stored token whose row disagrees with its audited history (for ``audit verify``)."""
+    out = []
+    rows = store.conn.execute(
+        "SELECT token_id, tenant, token_hash, expires_at, revoked_at FROM tenant_tokens"
+    ).fetchall()
+    for row in rows:
+        problem = audited_disagreement(store, row["token_id"], dict(row))
+        if problem is not None:
+            out.append(f"token {row['token_id']}: {problem}")
+    return out

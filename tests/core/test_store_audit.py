@@ -28,9 +28,13 @@ def fill(path: Path, n: int = 5) -> AuditLog:
 
 
 def tamper(path: Path, sql: str) -> None:
-    """What an attacker with write access to the file can do: drop the guards, edit rows."""
+    """What an attacker with write access to the file can do: drop the guards, edit rows,
+    and put the guards back."""
     conn = sqlite3.connect(path)
+    triggers = [r[0] for r in conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")]
     conn.executescript("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;" + sql)
+    for statement in triggers:
+        conn.execute(statement)
     conn.commit()
     conn.close()
 
@@ -141,18 +145,19 @@ def test_recomputed_hash_after_edit_still_breaks_the_next_link(tmp_path: Path) -
     conn.close()
     tamper(path, f"UPDATE audit_log SET outcome='refused', hash='{forged}' WHERE seq = 2;")
     result = AuditLog(Store(path)).verify()
-    assert not result.ok and result.seq == 3
+    assert not result.ok and result.seq == 2  # keyed: the forged record itself fails
 
 
-def test_truncated_tail_needs_an_anchor(tmp_path: Path) -> None:
+def test_truncated_tail_is_caught_by_the_exported_head_and_by_an_anchor(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     log = fill(path)
     _, anchor = log.head()
     log.store.close()
     tamper(path, "DELETE FROM audit_log WHERE seq >= 4;")
     log = AuditLog(Store(path))
-    assert log.verify().ok  # a consistent, shorter chain...
-    cut = log.verify(anchor=anchor)  # ...is caught by the anchor recorded earlier
+    assert log.verify(exported=False).ok  # a consistent, shorter chain...
+    assert not log.verify().ok  # ...is caught by the head exported beside the key
+    cut = log.verify(anchor=anchor, exported=False)  # ...and by an anchor kept elsewhere
     assert not cut.ok and "anchor" in (cut.problem or "")
 
 

@@ -1,0 +1,156 @@
+"""Decode untrusted YAML/JSON text with its cost bounded before any parser runs.
+
+Every file dcops reads from a user (job specs, site files, scenarios, profiles)
+and every API body goes through here, so one hostile document costs
+milliseconds, never minutes or gigabytes:
+
+1. **size** -- the caller's byte limit;
+2. **a linear pre-scan** of the raw text: flow nesting (``[``/``{``) deeper than
+   :data:`MAX_DEPTH` is refused before a parser sees it (PyYAML's pure-Python
+   scanner is super-linear on deep flow nesting);
+3. **events** -- the document is parsed to events (libyaml's C parser when
+   PyYAML has it) and refused if it holds an anchor or alias (no billion
+   laughs) or nests deeper than :data:`MAX_DEPTH`;
+4. **construction** with the C ``CSafeLoader`` when available; integers over
+   Python's 4,300-digit limit, non-string mapping keys (when asked) and
+   recursion are input errors.
+
+Every refusal is a :class:`DocumentError` (an :class:`~dcops.errors.InputError`,
+exit code 2, HTTP 400) naming the source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dcops.errors import InputError
+
+MAX_DEPTH = 64
+MAX_BYTES = 4 * 1024 * 1024
+_OPEN = frozenset("[{")
+_CLOSE = frozenset("]}")
+
+
+class DocumentError(InputError):
+    """A document refused before or while decoding it."""
+
+
+class AliasError(DocumentError):
+    """The document holds a YAML anchor or alias."""
+
+
+def flow_depth(text: str) -> int:
+    """The deepest run of ``[``/``{`` not yet closed (linear, over-counts inside quotes)."""
+    depth = deepest = 0
+    for char in text:
+        if char in _OPEN:
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in _CLOSE and depth:
+            depth -= 1
+    return deepest
+
+
+def prescan(text: str, *, source: str, max_depth: int = MAX_DEPTH) -> None:
+    if flow_depth(text) > max_depth:
+        raise DocumentError(f"{source}: nested deeper than {max_depth} levels")
+
+
+def _loaders() -> tuple[Any, Any]:
+    import yaml
+
+    if getattr(yaml, "__with_libyaml__", False):
+        return yaml.CSafeLoader, yaml.CSafeLoader
+    return yaml.SafeLoader, yaml.SafeLoader
+
+
+def check_events(text: str, *, source: str, max_depth: int = MAX_DEPTH) -> None:
+    """Refuse anchors, aliases and deep nesting (one linear pass over parser events)."""
+    import yaml
+
+    parser, _ = _loaders()
+    depth = 0
+    for event in yaml.parse(text, Loader=parser):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise AliasError(f"{source}: YAML anchors and aliases are not accepted")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > max_depth:
+                raise DocumentError(f"{source}: nested deeper than {max_depth} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _yaml_error(exc: Exception, source: str) -> DocumentError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{source}:{mark.line + 1}" if mark is not None else source
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return DocumentError(f"{where}: not valid YAML/JSON: {problem}")
+
+
+def _check_keys(node: object, source: str, path: str = "") -> None:
+    stack: list[tuple[object, str]] = [(node, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if not isinstance(key, str):
+                    raise DocumentError(
+                        f"{source}: {where or '(top)'}: mapping key {key!r} is not a string "
+                        "(quote it)"
+                    )
+                stack.append((value, f"{where}.{key}" if where else key))
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+
+
+def load_yaml(
+    text: str,
+    *,
+    source: str,
+    max_depth: int = MAX_DEPTH,
+    string_keys: bool = False,
+    multi: bool = False,
+    loader: Any = None,
+) -> Any:
+    """One YAML (or JSON) document from ``text``, bounded as the module says.
+
+    ``multi``: return the list of all documents. ``loader``: a SafeLoader
+    subclass to construct with (e.g. one that refuses duplicate keys).
+    """
+    import yaml
+
+    prescan(text, source=source, max_depth=max_depth)
+    try:
+        check_events(text, source=source, max_depth=max_depth)
+        _, safe = _loaders()
+        use = loader or safe
+        docs = list(yaml.load_all(text, Loader=use)) if multi else yaml.load(text, Loader=use)  # noqa: S506
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, source) from exc
+    except RecursionError as exc:
+        raise DocumentError(f"{source}: nested too deeply") from exc
+    except ValueError as exc:  # int() over Python's digit limit, bad timestamps ...
+        raise DocumentError(f"{source}: a value cannot be read: {str(exc)[:120]}") from exc
+    except TypeError as exc:  # unhashable keys ({[1]: x})
+        raise DocumentError(f"{source}: a mapping key cannot be used: {exc}") from exc
+    if string_keys:
+        _check_keys(docs, source)
+    return docs
+
+
+def load_json(text: str, *, source: str, max_depth: int = MAX_DEPTH) -> Any:
+    """One JSON document, with the same depth bound; big integers and NaN refused."""
+    import json
+
+    prescan(text, source=source, max_depth=max_depth)
+
+    def no_constants(name: str) -> object:
+        raise DocumentError(f"{source}: {name} is not valid JSON")
+
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except RecursionError as exc:
+        raise DocumentError(f"{source}: nested too deeply") from exc
+    except ValueError as exc:
+        raise DocumentError(f"{source}: not valid JSON: {str(exc)[:160]}") from exc

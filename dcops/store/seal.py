@@ -1,0 +1,216 @@
+"""What the audit chain is sealed with, kept outside the state store: a key and exported heads.
+
+* **The key** (``audit.key``, 32 random bytes in hex, mode 0600, created on
+  first use in a 0700 directory): every record's hash is an HMAC-SHA256 under
+  it, so someone who can write ``state.db`` but cannot read the key cannot
+  append a record, nor edit history and recompute the chain.
+* **The anchors** (``audit.anchors`` beside the key, append-only, 0600): after
+  every append the new head (seq and hash) is written there, and to syslog
+  (journald reads it) when ``/dev/log`` exists. ``verify`` checks the chain
+  against the latest exported head by default, which catches records cut off
+  the end, an emptied table and a replaced database.
+
+Stores written before the chain was keyed keep their plain SHA-256 records:
+when the key is created, the first anchor line says up to which ``seq`` the
+records are unkeyed (``legacy_upto``); every later record is keyed, and the
+first keyed record's ``prev_hash`` binds the unkeyed history.
+
+Put the key somewhere the users who can write the state store cannot read
+(``audit_key`` in config, e.g. ``/etc/dcops/audit.key`` owned by the dcops
+service user); the default is ``audit.key`` beside ``state.db``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from dcops.errors import StoreError
+
+_log = logging.getLogger("dcops.store")
+KEY_BYTES = 32
+SYSLOG_SOCKET = "/dev/log"
+_TAIL_BYTES = 8192
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """One exported head."""
+
+    seq: int
+    head: str
+
+
+def warn_if_loose(path: Path, what: str) -> None:
+    """Log a warning when ``path`` is readable or writable by group or others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if stat.S_IMODE(mode) & 0o077:
+        _log.warning(
+            "%s %s has mode %o: other users can read it; chmod %s %s",
+            what,
+            path,
+            stat.S_IMODE(mode),
+            "700" if stat.S_ISDIR(mode) else "600",
+            path,
+        )
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) with the leaf at 0700; warn if it exists looser."""
+    if path.is_dir():
+        warn_if_loose(path, "directory")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    path.chmod(0o700)
+
+
+class AuditSeal:
+    """The key and the anchors file of one audit chain."""
+
+    def __init__(self, key_path: Path | str, *, syslog: bool | None = None) -> None:
+        self.key_path = Path(key_path)
+        self.anchors_path = self.key_path.with_name(self.key_path.stem + ".anchors")
+        self.syslog = os.path.exists(SYSLOG_SOCKET) if syslog is None else syslog
+        self._key: bytes | None = None
+        self._legacy_upto: int | None = None
+
+    # -- the key -------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.key_path.exists()
+
+    def key(self) -> bytes | None:
+        """The key, or None when none was created yet."""
+        if self._key is None:
+            try:
+                text = self.key_path.read_text(encoding="ascii").strip()
+            except FileNotFoundError:
+                return None
+            except (OSError, UnicodeDecodeError) as exc:
+                raise StoreError(f"audit key {self.key_path}: cannot read: {exc}") from exc
+            warn_if_loose(self.key_path, "audit key")
+            try:
+                key = bytes.fromhex(text)
+            except ValueError:
+                key = b""
+            if len(key) < 16:
+                raise StoreError(f"audit key {self.key_path}: not a hex key of >= 16 bytes")
+            self._key = key
+        return self._key
+
+    def create(self, head: Anchor) -> bytes:
+        """Create the key (0600, exclusive); ``head`` is the unkeyed history it seals.
+
+        Returns the key of whoever created it first when two processes race.
+        """
+        private_dir(self.key_path.parent)
+        try:
+            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            key = self.key()
+            assert key is not None
+            return key
+        except OSError as exc:
+            raise StoreError(f"audit key {self.key_path}: cannot create: {exc}") from exc
+        key = secrets.token_bytes(KEY_BYTES)
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(key.hex() + "\n")
+        self._key = key
+        self._legacy_upto = head.seq
+        self._append({"seq": head.seq, "head": head.head, "legacy_upto": head.seq})
+        return key
+
+    # -- hashes ----------------------------------------------------------------------
+
+    def mac(self, body: str) -> str:
+        key = self.key()
+        if key is None:
+            raise StoreError(f"audit key {self.key_path} does not exist")
+        return hmac.new(key, body.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    # -- anchors ----------------------------------------------------------------------
+
+    def _append(self, entry: dict[str, object]) -> None:
+        line = json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n"
+        try:
+            fd = os.open(self.anchors_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode("ascii"))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"audit anchors {self.anchors_path}: cannot append: {exc}") from exc
+
+    def export(self, head: Anchor) -> None:
+        """Write ``head`` to the anchors file and, when present, to syslog."""
+        self._append({"seq": head.seq, "head": head.head})
+        if self.syslog:
+            _to_syslog(head)
+
+    def legacy_upto(self) -> int:
+        """Records up to this seq predate the key (plain SHA-256)."""
+        if self._legacy_upto is None:
+            try:
+                with self.anchors_path.open("rb") as src:
+                    first = src.readline()
+            except FileNotFoundError:
+                first = b""
+            except OSError as exc:
+                raise StoreError(f"audit anchors {self.anchors_path}: {exc}") from exc
+            entry = _parse(first)
+            value = entry.get("legacy_upto") if entry else None
+            self._legacy_upto = value if isinstance(value, int) and value >= 0 else 0
+        return self._legacy_upto
+
+    def latest(self) -> Anchor | None:
+        """The exported head with the highest seq, or None when nothing was exported."""
+        try:
+            with self.anchors_path.open("rb") as src:
+                src.seek(0, os.SEEK_END)
+                size = src.tell()
+                src.seek(max(0, size - _TAIL_BYTES))
+                tail = src.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"audit anchors {self.anchors_path}: {exc}") from exc
+        best: Anchor | None = None
+        for raw in tail.splitlines():
+            entry = _parse(raw)
+            if entry is None:
+                continue
+            seq, head = entry.get("seq"), entry.get("head")
+            if isinstance(seq, int) and isinstance(head, str) and (best is None or seq > best.seq):
+                best = Anchor(seq, head)
+        return best
+
+
+def _parse(raw: bytes) -> dict[str, object] | None:
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
+
+
+def _to_syslog(head: Anchor) -> None:
+    import syslog
+
+    try:
+        syslog.openlog("dcops-audit", 0, syslog.LOG_AUTH)
+        syslog.syslog(syslog.LOG_INFO, f"audit head seq={head.seq} hash={head.head}")
+    except OSError:  # pragma: no cover - syslog is best effort beside the anchors file
+        pass
