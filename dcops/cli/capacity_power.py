@@ -1,0 +1,177 @@
+"""``dcops capacity power | metrics``: power headroom and caps; Prometheus gauges.
+
+``metrics --textfile DIR`` writes ``DIR/dcops_capacity.prom`` for node_exporter's
+textfile collector (cron); ``metrics --serve`` is an HTTP exporter that rebuilds
+the gauges from the store and scheduler at each scrape (at most every
+``--min-interval`` seconds).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from dcops.cli.capacity import load_fleet, now_s, read_scheduler, source_options
+from dcops.cli.common import emit, get_config, json_option, open_store, stderr_console
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+def _power(
+    ctx: click.Context,
+    site_path: str | None,
+    scenario: str | None,
+    backend: str | None,
+    since: str,
+    cap_w: float | None,
+    until: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(capacity report, power report) from one read of the store and scheduler."""
+    from capacity.power_service import power_report
+    from capacity.service import report, verdicts
+    from dcops.cli.capacity_history import parse_when
+
+    site, simulated = load_fleet(ctx, site_path, scenario)
+    now = now_s()
+    since_s = parse_when(since, "--since", now)
+    until_s = parse_when(until, "--until", now) or now
+    assert since_s is not None
+    samples = get_config(ctx).data_dir / "telemetry" / "samples"
+    with open_store(ctx) as store:
+        states = read_scheduler(ctx, site, store, backend, simulated)
+        vs, _ = verdicts(site, store, states, now_s=now)
+        rep = report(site, store, states, now_s=now)
+    power = power_report(
+        site, vs, samples_dir=samples, since_s=since_s, until_s=until_s, cap_w=cap_w
+    )
+    return rep, power
+
+
+@click.command("power")
+@source_options
+@click.option("--since", default="24h", show_default=True, help="Telemetry window: 24h, 7d...")
+@click.option("--until", help="Telemetry window end (ISO-8601) [now].")
+@click.option(
+    "--cap-w", type=click.FloatRange(min=0, min_open=True), help="What-if: per-GPU power cap."
+)
+@json_option
+@click.pass_context
+def power(
+    ctx: click.Context,
+    site_path: str | None,
+    scenario: str | None,
+    backend: str | None,
+    since: str,
+    until: str | None,
+    cap_w: float | None,
+    as_json: bool,
+) -> None:
+    """Per rack: power budget (PSU redundancy kept), draw (telemetry or model), headroom."""
+    from dcops.errors import InputError
+
+    try:
+        _, result = _power(ctx, site_path, scenario, backend, since, cap_w, until)
+    except ValueError as exc:  # a cap below idle
+        raise InputError(f"--cap-w: {exc}") from exc
+    emit(result, as_json, render=lambda c: _render_power(c, result))
+
+
+def _render_power(console: Console, result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"power, {result['site']}")
+    cols = ["rack", "budget kW", "draw kW", "source", "headroom kW"]
+    capped = any("cap" in r for r in result["racks"])
+    if capped:
+        cols += ["capped kW", "capped headroom", "throughput"]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("rack", "source") else "right")
+    for r in result["racks"]:
+        row = [
+            r["rack"],
+            f"{r['budget_kw']:.1f}",
+            f"{r['planning_draw_kw']:.1f}",
+            r["draw"]["source"],
+            f"{r['headroom_kw']:.1f}",
+        ]
+        if capped:
+            c = r["cap"]
+            row += [f"{c['draw_kw']:.1f}", f"{c['headroom_kw']:.1f}", f"{c['throughput']:.1%}"]
+        table.add_row(*row)
+    console.print(table)
+    row = result["row"]
+    if row:
+        line = f"row budget {row['row_budget_kw']:.0f} kW holds {row['racks_fit']} such racks"
+        if "racks_fit_capped" in row:
+            line += f", {row['racks_fit_capped']} capped"
+        console.print(line + f" (now {row['racks_now']})")
+
+
+@click.command("metrics")
+@source_options
+@click.option("--textfile", type=click.Path(file_okay=False), help="Write DIR/dcops_capacity.prom.")
+@click.option("--serve", is_flag=True, help="Serve /metrics over HTTP until interrupted.")
+@click.option("--port", type=click.IntRange(0, 65535), default=9402, show_default=True)
+@click.option("--address", default="127.0.0.1", show_default=True)
+@click.option("--min-interval", type=float, default=30.0, show_default=True, help="Seconds.")
+@click.option("--no-power", is_flag=True, help="Leave out the power gauges.")
+@click.pass_context
+def metrics(
+    ctx: click.Context,
+    site_path: str | None,
+    scenario: str | None,
+    backend: str | None,
+    textfile: str | None,
+    serve: bool,
+    port: int,
+    address: str,
+    min_interval: float,
+    no_power: bool,
+) -> None:
+    """Capacity gauges for Prometheus (printed, written as a textfile, or served)."""
+    from capacity.metrics import CapacityCollector, exposition, families, write_textfile
+
+    def build() -> list[Any]:
+        rep, pw = _power(ctx, site_path, scenario, backend, "1h", None)
+        return families(rep, None if no_power else pw)
+
+    if not serve:
+        text = exposition(build())
+        if textfile:
+            path = write_textfile(Path(textfile), text)
+            stderr_console().print(f"wrote {path}")
+        else:
+            click.echo(text, nl=False)
+        return
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    lock = threading.Lock()
+    cache: dict[str, Any] = {"at": 0.0, "families": []}
+
+    def cached() -> list[Any]:
+        with lock:
+            if time.monotonic() - cache["at"] >= min_interval:
+                cache["families"] = build()
+                cache["at"] = time.monotonic()
+            return list(cache["families"])
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CapacityCollector(cached))
+    cached()  # fail now, not at the first scrape, if the inputs are bad
+    server, _ = start_http_server(port, addr=address, registry=registry)
+    stderr_console().print(
+        f"dcops: serving capacity on http://{address}:{server.server_port}/metrics"
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        server.server_close()
