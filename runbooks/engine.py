@@ -237,6 +237,8 @@ def _record(
 
     if result.status == "running":  # a re-run the config approved at once: run it now
         return
+    if result.status == row["status"] and result.action_id == row["action_id"]:
+        return  # still waiting (or blocked) as before: nothing new to record
     finished = utc_now() if result.status not in ("waiting_approval", "blocked") else None
     update_step(
         ctx.store,

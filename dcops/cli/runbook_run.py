@@ -275,3 +275,52 @@ def suggest(
             console.print(f"note: {note}")
 
     emit(data, as_json, render=render)
+
+
+def remediate(
+    ctx: click.Context,
+    sweep_run: str,
+    autonomy: str,
+    scenario: str | None,
+    site_path: str | None,
+) -> list[dict[str, Any]]:
+    """Open a runbook run at ``autonomy`` for each node a sweep found needing one.
+
+    ``recommend`` (the default of ``dcops sweep --remediate``) stores the run and
+    runs nothing; ``approve``/``act`` run it, every action still through the
+    actuator's levels. A node another run holds is reported, not retried.
+    """
+    from dcops.errors import DcopsError
+    from runbooks.engine import start
+    from runbooks.library import load_library
+    from runbooks.suggest import load_findings
+    from runbooks.suggest import suggest as make
+
+    books = load_library(get_config(ctx).runbooks.library_dirs)
+    with open_store(ctx) as store:
+        findings = load_findings(store, sweep_run, "sweep")
+    found, _notes = make(findings, books.values())
+    if not found:
+        return []
+
+    def work(engine: Any) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for s in found:
+            values = {"gpu": s.gpu} if s.gpu is not None else {}
+            why = f"sweep {sweep_run}: {s.why}"
+            try:
+                run = start(
+                    engine, books[s.runbook], s.node, values=values, autonomy=autonomy,
+                    why=why, extra=_extra(scenario),
+                )  # fmt: skip
+            except DcopsError as exc:
+                out.append({"node": s.node, "runbook": s.runbook, "error": str(exc)})
+                continue
+            out.append(
+                {"node": s.node, "runbook": s.runbook, "run_id": run["run_id"],
+                 "status": run["status"], "why": s.why}
+            )  # fmt: skip
+        return out
+
+    result: list[dict[str, Any]] = _with_engine(ctx, scenario, work, site_path=site_path)
+    return result

@@ -108,6 +108,14 @@ def _setting(cfg: Config, key: str, flag: Any) -> Any:
     "--expected-gpus", type=click.IntRange(0), help="--local: GPUs this node should have."
 )
 @click.option("--no-lock", is_flag=True, help="Do not take the sweep lock (read-only runs only).")
+@click.option(
+    "--remediate",
+    type=click.Choice(["observe", "recommend", "approve", "act"]),
+    is_flag=False,
+    flag_value="recommend",
+    default=None,
+    help="Open a runbook run for each node that needs one, at this autonomy [recommend].",
+)
 @json_option
 @click.pass_context
 def sweep(
@@ -133,6 +141,7 @@ def sweep(
     max_drain_rack: float | None,
     expected_gpus: int | None,
     no_lock: bool,
+    remediate: str | None,
     as_json: bool,
 ) -> None:
     """Run health checks on nodes; drain failing ones and resume repaired ones (--apply).
@@ -207,6 +216,10 @@ def sweep(
         from dcops.health.textfile import write
 
         report["textfile"] = str(write(textfile, report))
+    if remediate:
+        from dcops.cli.runbook_run import remediate as open_runs
+
+        report["remediation"] = open_runs(ctx, report["run_id"], remediate, scenario, site_path)
     if report["circuit_breaker"]:
         stderr_console().print(f"[bold red]dcops: ALERT: {report['circuit_breaker']}[/]")
     emit(report, as_json, lambda console: _render(console, report))

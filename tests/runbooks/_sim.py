@@ -8,6 +8,7 @@ from typing import Any
 
 from dcops.actions import ActionSettings, Actuator, ExecContext, topology_of
 from dcops.cli.runbook_ports import HealthChecker, SimRecertifier
+from dcops.node_actions import NodeActions
 from dcops.node_actions.stored import StoredNodeActions
 from dcops.sim.world import SimWorld, open_world, save_world
 from dcops.store import AuditLog, Store
@@ -24,13 +25,14 @@ class SimRig:
     store: Store
     world: SimWorld
     ctx: EngineContext
+    scenario: Path
 
     def approve(self, action_id: str) -> Any:
         """What ``dcops actions approve`` does, in another 'process' (its own store and fleet)."""
         with Store(self.tmp / "state.db") as other:
             actuator = Actuator(AuditLog(other, actor="bob"), node_actions=None)
             result = actuator.approve(action_id, "bob")
-        reopened = open_world(self.store, SCENARIO)  # the fleet as the approval left it
+        reopened = open_world(self.store, self.scenario)  # the fleet as the approval left it
         self.world.fleet.model.set_faults(reopened.fleet.faults())
         self.world.maintenance.booting_until = reopened.maintenance.booting_until
         return result
@@ -42,12 +44,14 @@ def sim_rig(
     levels: tuple[str, ...] = (),
     limits: Limits | None = None,
     scenario: Path = SCENARIO,
+    sched: NodeActions | None = None,
 ) -> SimRig:
     store = Store(tmp / "state.db")
     world = open_world(store, scenario)
     audit = AuditLog(store, actor="alice")
     site = world.fleet.site
-    sched = StoredNodeActions(store, site.nodes(), user="dcops")
+    if sched is None:
+        sched = StoredNodeActions(store, site.nodes(), user="dcops")
     actuator = Actuator(
         audit,
         node_actions=sched,
@@ -74,4 +78,4 @@ def sim_rig(
         on_change=lambda: save_world(store, world),
         rack_of=lambda node: site.node(node).rack,
     )
-    return SimRig(tmp, store, world, ctx)
+    return SimRig(tmp, store, world, ctx, scenario)
