@@ -94,7 +94,9 @@ def _approve(env: dict[str, str], action_id: str) -> str:
 
 
 def _remote_sleepers(tag: str) -> list[str]:
-    out = subprocess.run(["pgrep", "-f", f"sleep {tag}"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["pgrep", "-f", f"sleep {tag}"], capture_output=True, text=True, check=False
+    )
     return out.stdout.split()
 
 
