@@ -41,12 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dcops.errors import DcopsError, InputError, UnknownNameError
+from dcops.errors import DcopsError, InputError, QuotaExceededError, UnknownNameError
 from dcops.store import AuditLog, Store, utc_now
 from scheduler.backends.base import JobState, JobStatus, SchedulerBackend, create_backend
 from scheduler.guards import Resolver, realpath_resolver
 from scheduler.spec import JobSpec, load_spec
-from scheduler.tenancy import AdmittedJob, TenantContract, admit
+from scheduler.tenancy import AdmittedJob, TenantContract, admit, check_job_limits
 from scheduler.tenants.store import get_tenant
 
 #: Backend name -> scheduler family (the tenancy "backend" the contract allows).
@@ -62,6 +62,30 @@ _ACTIVE = ("submitting", JobState.PENDING.value, JobState.RUNNING.value)
 #: The state of a job the bridge admitted but the backend failed to take (sbatch or the
 #: API server failed): not "rejected", which is what admission says of a refused spec.
 SUBMIT_FAILED = "submit-failed"
+
+
+_PENDING = ("submitting", JobState.PENDING.value)
+
+
+def job_limit_problem(
+    conn: sqlite3.Connection, tenant: TenantContract, spec: JobSpec
+) -> str | None:
+    """Why ``spec`` breaks the tenant's pending-job or CPU-node limit (store rows), or None."""
+    marks = ",".join("?" * len(_PENDING))
+    pending = conn.execute(
+        f"SELECT COUNT(*) AS n FROM jobs WHERE tenant = ? AND state IN ({marks})",
+        (tenant.name, *_PENDING),
+    ).fetchone()["n"]
+    nodes = conn.execute(
+        "SELECT COALESCE(SUM(nodes), 0) AS n FROM jobs WHERE tenant = ? AND gpus = 0"
+        f" AND state IN ({','.join('?' * len(_ACTIVE))})",
+        (tenant.name, *_ACTIVE),
+    ).fetchone()["n"]
+    try:
+        check_job_limits(tenant, spec, pending=int(pending), cpu_nodes_in_use=int(nodes))
+    except QuotaExceededError as exc:
+        return str(exc)
+    return None
 
 
 def _register_builtin_backends() -> None:
@@ -246,16 +270,29 @@ class Bridge:
                 self.refresh(tenant)
             with self.store.transaction() as conn:
                 in_use = self._stored_gpus(conn, tenant.name)
-                if not refreshed and in_use + spec.resources.gpus_total > tenant.gpu_quota:
+                over = in_use + spec.resources.gpus_total > tenant.gpu_quota
+                limit = job_limit_problem(conn, tenant, spec)
+                if not refreshed and (over or limit is not None):
                     continue  # maybe stale: refresh from the schedulers, then decide
                 admitted = admit(spec, tenant, in_use, backend=family, resolve=self.resolve)
+                if limit is not None:
+                    raise QuotaExceededError(limit)
                 job_id = "j-" + secrets.token_hex(6)
                 now = utc_now()
                 conn.execute(
                     "INSERT INTO jobs (job_id, tenant, backend, backend_job_id, spec_hash,"
-                    " rendering, gpus, state, submitted_at, updated_at)"
-                    " VALUES (?, ?, ?, NULL, ?, '', ?, 'submitting', ?, ?)",
-                    (job_id, tenant.name, backend, digest, admitted.gpus_requested, now, now),
+                    " rendering, gpus, nodes, state, submitted_at, updated_at)"
+                    " VALUES (?, ?, ?, NULL, ?, '', ?, ?, 'submitting', ?, ?)",
+                    (
+                        job_id,
+                        tenant.name,
+                        backend,
+                        digest,
+                        admitted.gpus_requested,
+                        spec.resources.nodes,
+                        now,
+                        now,
+                    ),
                 )
                 return job_id, admitted
         raise AssertionError("unreachable")  # pragma: no cover

@@ -176,6 +176,11 @@ def validate_document(data: object, *, source: str = "<spec>") -> None:
     elif err.validator == "type" and "string" in str(err.validator_value):
         hint = " (quote it in YAML: bare 1:30:00, yes or 2024-01-01 are not strings)"
     message = err.message if len(err.message) <= 240 else err.message[:240] + "..."
+    path = list(err.absolute_path)
+    if path[:1] == ["env"] and len(path) > 1:
+        # never repeat an environment value (tokens live there): name the variable only
+        message = f"the value does not meet the schema ({err.validator}: a string is required)"
+        hint = ""
     raise InputError(f"{source}: {where}: {message}{hint}")
 
 

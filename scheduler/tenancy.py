@@ -55,10 +55,19 @@ class TenantContract:
     max_submissions_per_minute: int = 60
     max_pending_jobs: int = 1000
     max_nodes_per_job: int = 72
+    #: Nodes the tenant's active 0-GPU jobs may hold together (None: gpu_quota / 4, >= 1).
+    cpu_node_quota: int | None = None
     max_time_limit_s: int = 7 * 86400
     in_house: bool = False
     k8s_run_as_uid: int | None = None
     k8s_output_claim: str | None = None
+
+    @property
+    def cpu_nodes_allowed(self) -> int:
+        """Nodes that 0-GPU jobs may hold at once (they count against no GPU quota)."""
+        if self.cpu_node_quota is not None:
+            return self.cpu_node_quota
+        return max(1, self.gpu_quota // 4)
 
     def __post_init__(self) -> None:
         where = f"tenant {self.name!r}"
@@ -85,6 +94,7 @@ class TenantContract:
             (self.gpu_quota, "gpu_quota"),
             (self.max_submissions_per_minute, "max_submissions_per_minute"),
             (self.max_pending_jobs, "max_pending_jobs"),
+            (self.cpu_nodes_allowed, "cpu_node_quota"),
         ):
             if number < 0:
                 raise InputError(f"{where}: {label}: must be >= 0, got {number}")
@@ -288,3 +298,25 @@ def _check_sizes(spec: JobSpec, tenant: TenantContract, domain_nodes: int) -> No
             )
     if spec.retries.max_restarts < 0 or spec.retries.max_restarts > 100:
         raise InputError("retries.max_restarts: must be 0..100")
+
+
+def check_job_limits(
+    tenant: TenantContract, spec: JobSpec, *, pending: int, cpu_nodes_in_use: int
+) -> None:
+    """The limits beside the GPU quota: pending jobs, and nodes of jobs without GPUs.
+
+    ``pending``: the tenant's jobs not yet started; ``cpu_nodes_in_use``: nodes held
+    by its active 0-GPU jobs. Raises :class:`QuotaExceededError` (HTTP 409).
+    """
+    if pending >= tenant.max_pending_jobs:
+        raise QuotaExceededError(
+            f"tenant {tenant.name!r} has {pending} pending job(s); its limit "
+            f"(max_pending_jobs) is {tenant.max_pending_jobs}"
+        )
+    if spec.resources.gpus_total == 0:
+        nodes = spec.resources.nodes
+        if cpu_nodes_in_use + nodes > tenant.cpu_nodes_allowed:
+            raise QuotaExceededError(
+                f"resources: {nodes} node(s) without GPUs + {cpu_nodes_in_use} in use exceeds "
+                f"tenant {tenant.name!r} CPU node quota of {tenant.cpu_nodes_allowed}"
+            )

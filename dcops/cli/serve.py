@@ -109,6 +109,13 @@ def context_factory(cfg: Config, backend_name: str, backend: SchedulerBackend, s
     type=click.FloatRange(min=1),
     help="Per-tenant budget of all calls (submissions also obey the contract's rate).",
 )
+@click.option(
+    "--max-concurrent-per-tenant",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Requests of one tenant in progress at once (more wait, then get 429).",
+)
 @click.option("--tls-cert", type=click.Path(dir_okay=False, exists=True), help="PEM certificate.")
 @click.option("--tls-key", type=click.Path(dir_okay=False, exists=True), help="PEM private key.")
 @click.option(
@@ -119,7 +126,7 @@ def context_factory(cfg: Config, backend_name: str, backend: SchedulerBackend, s
 @click.option(
     "--proxy-headers",
     is_flag=True,
-    help="Trust X-Forwarded-For from the proxy (client addresses for auth-failure limits).",
+    help="Trust X-Forwarded-For from the proxy (client addresses in the audit log).",
 )
 @click.pass_context
 def serve(
@@ -131,6 +138,7 @@ def serve(
     workers: int,
     max_body_bytes: int,
     requests_per_minute: float,
+    max_concurrent_per_tenant: int,
     tls_cert: str | None,
     tls_key: str | None,
     insecure_http: bool,
@@ -164,7 +172,10 @@ def serve(
     ).close()  # fail now (exit 3) rather than on the first request
     shared = build_backend(backend, cfg)
     settings = ApiSettings(
-        max_body_bytes=max_body_bytes, requests_per_minute=requests_per_minute, workers=workers
+        max_body_bytes=max_body_bytes,
+        requests_per_minute=requests_per_minute,
+        workers=workers,
+        max_concurrent_per_tenant=max_concurrent_per_tenant,
     )
     app = create_app(context_factory(cfg, backend, shared, service), settings)
     scheme = "https" if tls_cert else "http"

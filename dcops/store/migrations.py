@@ -220,4 +220,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE INDEX audit_log_action ON audit_log(action);
     """,
+    # 6: nodes per job (0-GPU jobs are bounded by the tenant's CPU node quota)
+    """
+    ALTER TABLE jobs ADD COLUMN nodes INTEGER NOT NULL DEFAULT 1;
+    """,
 )

@@ -2,11 +2,15 @@
 
 Every ``/v1/jobs`` call goes through the same steps:
 
-1. **who** -- the ``Authorization: Bearer`` token, checked by the context's
-   ``authenticate`` in a worker thread. Nothing in the path, query or body can
-   name a tenant; a client address with too many failed tokens is refused
-   (429) *before* its next token is even checked;
-2. **how often** -- the tenant's token buckets (:mod:`scheduler.api.ratelimit`);
+1. **who** -- the ``Authorization: Bearer`` token (scheme case-insensitive),
+   checked by the context's ``authenticate`` in a worker thread. Nothing in the
+   path, query or body can name a tenant. Failed authentications lock out the
+   *credential being guessed* (the token id, or for malformed tokens the address
+   sending them), never the address: valid tokens from a shared proxy still work;
+2. **how often and how many at once** -- the tenant's token buckets
+   (:mod:`scheduler.api.ratelimit`) and its concurrent requests
+   (``max_concurrent_per_tenant``): one tenant's slow requests hold at most that
+   many of the workers, so another tenant's calls keep their latency;
 3. **how big** -- ``Content-Length`` and the streamed body against
    ``max_body_bytes`` (413), then decode and refuse identity claims
    (:mod:`scheduler.api.body`);
@@ -22,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,7 +50,8 @@ from scheduler.api.workers import WorkerPool
 from scheduler.tenancy import TenantContract
 
 _log = logging.getLogger("dcops.api")
-_BEARER_RE = re.compile(r"Bearer ([A-Za-z0-9._~+/=-]{1,512})")
+_BEARER_RE = re.compile(r"(?i:bearer)[ \t]+([A-Za-z0-9._~+/=-]{1,512})")
+_TOKEN_ID_RE = re.compile(r"dct_([0-9a-f]{16})\.")
 _JOB_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 _TRUE = {"1", "true", "yes"}
 _FALSE = {"0", "false", "no"}
@@ -57,8 +64,10 @@ class ApiSettings:
 
     max_body_bytes: int = 1024 * 1024
     requests_per_minute: float = 600.0  # every authenticated call, per tenant
-    auth_failures_per_minute: float = 30.0  # per client address
+    auth_failures_per_minute: float = 30.0  # per credential (token id; malformed: per address)
     workers: int = 8
+    max_concurrent_per_tenant: int = 2  # requests of one tenant in the server at once
+    concurrency_wait_s: float = 10.0  # how long a request waits for its tenant's slot (then 429)
     default_log_bytes: int = 64 * 1024
     max_log_bytes: int = 4 * 1024 * 1024
 
@@ -85,6 +94,7 @@ class _Call:
     tenant: TenantContract | None = None
     target: str = ""
     evidence: dict[str, Any] | None = None
+    slot: str | None = None  # the tenant whose concurrency slot this call holds
 
 
 class TenantApi:
@@ -94,6 +104,8 @@ class TenantApi:
         self.settings = settings or ApiSettings()
         self.limiter = RateLimiter()
         self.pool = WorkerPool(factory, self.settings.workers)
+        self._in_flight: dict[str, int] = {}
+        self._in_flight_lock = threading.Lock()
         self._openapi = openapi_document(__version__)
         self.app = Starlette(
             routes=[
@@ -245,6 +257,45 @@ class TenantApi:
             if call.tenant is not None:
                 await self._audit_refusal(call, problem)
             return problem_response(problem)
+        except Exception as exc:  # noqa: BLE001 -- a bug: still one audited JSON error
+            _log.error("internal error on %s", call.route, exc_info=exc)
+            internal = ApiProblem(Code.BACKEND_ERROR, "internal error", status=500)
+            if call.tenant is not None:
+                await self._audit_refusal(call, internal)
+            return problem_response(internal)
+        finally:
+            self._release(call)
+
+    async def _acquire(self, call: _Call, tenant: TenantContract) -> None:
+        """Take one of the tenant's concurrency slots, waiting a while for one (else 429)."""
+        limit = self.settings.max_concurrent_per_tenant
+        deadline = time.monotonic() + self.settings.concurrency_wait_s
+        while True:
+            with self._in_flight_lock:
+                busy = self._in_flight.get(tenant.name, 0)
+                if busy < limit:
+                    self._in_flight[tenant.name] = busy + 1
+                    call.slot = tenant.name
+                    return
+            if time.monotonic() >= deadline:
+                raise ApiProblem(
+                    Code.RATE_LIMITED,
+                    f"tenant {tenant.name!r} already has {busy} request(s) in progress "
+                    f"(limit {limit}); retry when one ends",
+                    retry_after_s=1,
+                )
+            await asyncio.sleep(0.005)
+
+    def _release(self, call: _Call) -> None:
+        if call.slot is None:
+            return
+        with self._in_flight_lock:
+            left = self._in_flight.get(call.slot, 1) - 1
+            if left > 0:
+                self._in_flight[call.slot] = left
+            else:
+                self._in_flight.pop(call.slot, None)
+        call.slot = None
 
     async def _in_worker(
         self, call: _Call, work: Callable[[ApiContext], Response], *, job_id: str | None = None
@@ -263,6 +314,11 @@ class TenantApi:
                     _log.warning("%s for tenant %s failed: %s", call.route, _who(call), exc)
                 self._audit(ctx, call, _outcome(mapped), mapped.status, mapped)
                 return problem_response(mapped)
+            except (RecursionError, ValueError, TypeError) as exc:  # a bug, but never a bare 500
+                _log.error("internal error on %s", call.route, exc_info=exc)
+                internal = ApiProblem(Code.BACKEND_ERROR, "internal error", status=500)
+                self._audit(ctx, call, _outcome(internal), 500, internal)
+                return problem_response(internal)
 
         try:
             return await self.pool.run(guarded)
@@ -272,14 +328,17 @@ class TenantApi:
 
     async def _authenticate(self, request: Request, call: _Call) -> TenantContract:
         client = request.client.host if request.client else "unknown"
-        wait = self.limiter.waiting("auth-failure", client)
+        match = _BEARER_RE.fullmatch(request.headers.get("authorization", "").strip())
+        token_id = _TOKEN_ID_RE.match(match.group(1)) if match is not None else None
+        # Lock out the credential being guessed, never the address (a proxy is shared).
+        credential = f"token:{token_id.group(1)}" if token_id else f"malformed:{client}"
+        wait = self.limiter.waiting("auth-failure", credential)
         if wait > 0:
             raise ApiProblem(
                 Code.RATE_LIMITED,
-                "too many failed authentications from this address; retry later",
+                "too many failed authentications with this credential; retry later",
                 retry_after_s=retry_after_header(wait),
             )
-        match = _BEARER_RE.fullmatch(request.headers.get("authorization", "").strip())
         reason = "missing or malformed Authorization header: send 'Bearer <token>'"
         if match is not None:
             token = match.group(1)
@@ -298,9 +357,12 @@ class TenantApi:
             if isinstance(result, TenantContract):
                 call.tenant = result
                 call.target = call.target or f"tenant:{result.name}"
+                await self._acquire(call, result)
                 return result
             reason = result
-        self.limiter.take("auth-failure", client, per_minute=self.settings.auth_failures_per_minute)
+        self.limiter.take(
+            "auth-failure", credential, per_minute=self.settings.auth_failures_per_minute
+        )
         await self._audit_auth_failure(call, client, reason)
         raise ApiProblem(Code.UNAUTHORIZED, reason)
 
@@ -402,18 +464,35 @@ class TenantApi:
         if status == 404:
             return problem_response(ApiProblem(Code.NOT_FOUND, f"no route {request.url.path!r}"))
         if status == 405:
-            return problem_response(
+            response = problem_response(
                 ApiProblem(
                     Code.INVALID_REQUEST,
                     f"method {request.method} is not allowed on {request.url.path!r}",
                     status=405,
                 )
             )
+            allow = _allowed(self.app, request.url.path)
+            if allow:
+                response.headers["Allow"] = allow
+            return response
         return problem_response(ApiProblem(Code.INVALID_REQUEST, "bad request", status=status))
 
     async def _internal_error(self, request: Request, exc: Exception) -> Response:
         _log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return problem_response(ApiProblem(Code.BACKEND_ERROR, "internal error", status=500))
+
+
+def _allowed(app: Starlette, path: str) -> str:
+    """The methods the routes matching ``path`` accept (for ``Allow``)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    scope = {"type": "http", "path": path, "method": "GET"}
+    for route in app.routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE and isinstance(route, Route) and route.methods:
+            methods |= set(route.methods)
+    return ", ".join(sorted(methods))
 
 
 def _who(call: _Call) -> str:

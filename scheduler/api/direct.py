@@ -3,20 +3,26 @@
 ``BackendJobService`` admits a spec against the tenant contract (GPU quota from
 the backend's own count of the tenant's active jobs) and submits it; job ids
 are the backend's. It keeps no job table: that is what the bridge's job
-service adds (persistence, pending-job limits, retries). It serves the API in
+service adds (persistence, retries). Pending-job and CPU-node limits are checked
+against the backend's own list of the tenant's active jobs. It serves the API in
 tests, benchmarks and demos with :class:`~scheduler.backends.recording.RecordingBackend`,
 and is the fallback of ``dcops serve --service direct``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 
 from scheduler.api.ports import JobView, SubmittedJob
-from scheduler.backends.base import SchedulerBackend
+from scheduler.backends.base import JobState, JobStatus, SchedulerBackend
 from scheduler.guards import Resolver, realpath_resolver
 from scheduler.spec import JobSpec
-from scheduler.tenancy import TenantContract, admit
+from scheduler.tenancy import TenantContract, admit, check_job_limits
+
+#: Admission reads the backend's counts, then submits: one submission at a time,
+#: so concurrent requests cannot both fit in the last free slot.
+_SUBMIT_LOCK = threading.Lock()
 
 
 class BackendJobService:
@@ -30,14 +36,22 @@ class BackendJobService:
         self.resolve = resolve or realpath_resolver
 
     def submit(self, tenant: TenantContract, spec: JobSpec, *, spec_hash: str) -> SubmittedJob:
-        job = admit(
-            spec,
-            tenant,
-            self.backend.gpus_in_use(tenant),
-            backend=self.kind,
-            resolve=self.resolve,
-        )
-        sub = self.backend.submit(job)
+        with _SUBMIT_LOCK:
+            active = self.backend.list(tenant, active_only=True)
+            job = admit(
+                spec,
+                tenant,
+                self.backend.gpus_in_use(tenant),
+                backend=self.kind,
+                resolve=self.resolve,
+            )
+            check_job_limits(
+                tenant,
+                spec,
+                pending=sum(1 for j in active if j.state is JobState.PENDING),
+                cpu_nodes_in_use=sum(_node_count(j) for j in active if not j.gpus),
+            )
+            sub = self.backend.submit(job)
         return SubmittedJob(
             job_id=sub.backend_job_id,
             backend=sub.backend,
@@ -57,3 +71,13 @@ class BackendJobService:
 
     def cancel(self, tenant: TenantContract, job_id: str) -> None:
         self.backend.cancel(tenant, job_id)
+
+
+def _node_count(job: JobStatus) -> int:
+    """Nodes a job holds: its hostlist when placed, else what it asked for (else 1)."""
+    if job.nodes:
+        from dcops.hostlist import expand
+
+        return len(expand(job.nodes))
+    count = job.extra.get("node_count", 1)
+    return count if isinstance(count, int) and count > 0 else 1

@@ -45,9 +45,19 @@ def openapi_document(version: str) -> dict[str, Any]:
             }
         },
     }
-    backend = _error_response("The scheduler or the state store failed", [Code.BACKEND_ERROR])
+    backend = _error_response("The scheduler failed", [Code.BACKEND_ERROR])
+    unavailable = _error_response("The state store is unavailable", [Code.BACKEND_ERROR])
     not_found = _error_response("No such job for this tenant", [Code.NOT_FOUND])
-    common = {"401": unauthorized, "429": limited, "502": backend}
+    bad_request = _error_response(
+        "A malformed request: unknown query parameter, bad value", [Code.INVALID_REQUEST]
+    )
+    common = {
+        "400": bad_request,
+        "401": unauthorized,
+        "429": limited,
+        "502": backend,
+        "503": unavailable,
+    }
     job_id = {
         "name": "job_id",
         "in": "path",
@@ -114,14 +124,18 @@ def openapi_document(version: str) -> dict[str, Any]:
                                 }
                             },
                         },
+                        **common,
                         "400": _error_response(
-                            "The spec is invalid or claims an identity",
+                            "The spec is invalid or claims an identity, or the request is "
+                            "malformed",
                             [Code.INVALID_SPEC, Code.INVALID_REQUEST],
                         ),
-                        "409": _error_response("Over the tenant's quota", [Code.QUOTA_EXCEEDED]),
+                        "409": _error_response(
+                            "Over the tenant's GPU quota, CPU node quota or pending-job limit",
+                            [Code.QUOTA_EXCEEDED],
+                        ),
                         "413": _error_response("Body too large", [Code.PAYLOAD_TOO_LARGE]),
                         "415": _error_response("Unsupported content type", [Code.INVALID_REQUEST]),
-                        **common,
                     },
                 },
                 "get": {
@@ -222,7 +236,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "properties": {
                         "job_id": {"type": "string"},
                         "backend": {"type": "string"},
-                        "backend_job_id": {"type": "string"},
+                        "backend_job_id": {
+                            "type": ["string", "null"],
+                            "description": "null while the job never reached a scheduler "
+                            "(rejected, submit-failed, submitting)",
+                        },
                         "name": {"type": "string"},
                         "state": {"type": "string"},
                         "reason": {"type": "string"},

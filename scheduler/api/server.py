@@ -10,14 +10,20 @@ Choices that matter for a multi-tenant endpoint:
   address its failed authentications are counted against with
   ``X-Forwarded-For``;
 * uvicorn's access log shows method, path and status -- never headers, so the
-  bearer token is not logged (job ids are not secrets);
-* keep-alive is short and header size bounded (h11 defaults).
+  bearer token is not logged (job ids are not secrets); query strings are
+  redacted (:class:`RedactQuery`), so a token sent as ``?access_token=`` is not
+  logged either;
+* keep-alive is short and header size bounded (h11 defaults);
+* shutdown is prompt: SIGTERM stops accepting at once and waits at most
+  ``graceful_shutdown_s`` for requests in progress.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
+import re
 import socket
 import threading
 import time
@@ -38,6 +44,7 @@ class ServerOptions:
     access_log: bool = True
     log_level: str = "info"
     insecure_http: bool = False  # allow plain HTTP on a non-loopback address (behind a TLS proxy)
+    graceful_shutdown_s: int = 5
 
     def check(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -60,9 +67,37 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&](?:[^=&#]*(?:token|key|secret|passw|auth|jwt|sig)[^=&#]*)=)[^&#]*"
+)
+_TOKEN_TEXT = re.compile(r"dct_[0-9A-Za-z._~+/=-]+")
+
+
+def redact_url(path: str) -> str:
+    """``/v1/jobs?access_token=X&active=1`` -> ``/v1/jobs?access_token=REDACTED&active=1``."""
+    return _TOKEN_TEXT.sub("dct_REDACTED", _SECRET_PARAM.sub(r"\1REDACTED", path))
+
+
+class RedactQuery(logging.Filter):
+    """Redact credentials in the request line of uvicorn's access log records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_url(args[2]), *args[3:])
+        return True
+
+
+def install_access_log_redaction() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQuery) for f in access.filters):
+        access.addFilter(RedactQuery())
+
+
 def _config(app: Any, options: ServerOptions) -> Any:
     import uvicorn
 
+    install_access_log_redaction()
     return uvicorn.Config(
         app,
         host=options.host,
@@ -74,6 +109,7 @@ def _config(app: Any, options: ServerOptions) -> Any:
         ssl_keyfile=options.tls_key,
         server_header=False,
         timeout_keep_alive=5,
+        timeout_graceful_shutdown=options.graceful_shutdown_s,
         lifespan="on",
     )
 

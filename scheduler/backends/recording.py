@@ -55,6 +55,7 @@ class RecordedJob:
             state=self.state,
             gpus=self.job.gpus_requested,
             submit_time_s=self.submit_time_s,
+            extra={"node_count": self.job.spec.resources.nodes},
         )
 
 

@@ -232,13 +232,24 @@ class HttpTransport(Protocol):
     ) -> tuple[int, bytes]: ...
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: it would carry the tenant's JWT to another host."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects())
+
+
 def urllib_transport(
     method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout_s: float
 ) -> tuple[int, bytes]:
+    """One HTTP call; a 3xx answer is returned as it is (an error), never followed."""
     # The scheme was checked (http/https) when the backend was built.
     request = urllib.request.Request(url, data=body, headers=dict(headers), method=method)  # noqa: S310
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+        with _OPENER.open(request, timeout=timeout_s) as response:
             return int(response.status), bytes(response.read())
     except urllib.error.HTTPError as exc:
         return int(exc.code), bytes(exc.read() or b"")
@@ -322,6 +333,12 @@ class SlurmRestBackend:
         status, raw = self.transport(method, self.url + path, headers, data, self.timeout_s)
         if status in (401, 403):
             raise SchedulerError(f"slurmrestd refused the credentials of {user} (HTTP {status})")
+        if 300 <= status < 400:
+            raise SchedulerError(
+                f"slurmrestd at {_origin(self.url)} answered a redirect (HTTP {status}); "
+                "dcops never follows one with credentials: point the backend's url at the "
+                "server itself"
+            )
         try:
             doc = json.loads(raw) if raw.strip() else None
         except ValueError:

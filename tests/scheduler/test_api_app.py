@@ -114,7 +114,7 @@ def test_failed_auth_is_audited_without_the_token(client: Any, rig: ApiRig) -> N
     assert "BBBB" not in json.dumps(records[0].to_dict())
 
 
-def test_auth_failures_per_address_are_rate_limited(tmp_path: Path) -> None:
+def test_auth_failures_lock_out_the_credential_not_the_address(tmp_path: Path) -> None:
     from starlette.testclient import TestClient
 
     rig = build_rig(tmp_path, ApiSettings(workers=1, auth_failures_per_minute=3))
@@ -122,10 +122,17 @@ def test_auth_failures_per_address_are_rate_limited(tmp_path: Path) -> None:
         bad = {"Authorization": "Bearer nope"}
         codes = [client.get("/v1/jobs", headers=bad).status_code for _ in range(5)]
         assert codes == [401, 401, 401, 429, 429]
-        # Even a valid token is not checked while the address is blocked.
-        blocked = client.get("/v1/jobs", headers=rig.auth())
-        assert blocked.status_code == 429
-        assert int(blocked.headers["retry-after"]) >= 1
+        # Guessing the secret of a known token id locks out that id ...
+        guessed = f"dct_{rig.token_ids['acme']}." + "B" * 43
+        codes = [
+            client.get("/v1/jobs", headers={"Authorization": f"Bearer {guessed}"}).status_code
+            for _ in range(4)
+        ]
+        assert codes == [401, 401, 401, 429]
+        blocked = client.get("/v1/jobs", headers=rig.auth("acme"))
+        assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+        # ... while every other valid token from the same address still works.
+        assert client.get("/v1/jobs", headers=rig.auth("globex")).status_code == 200
 
 
 # -- submit ------------------------------------------------------------------------------------
