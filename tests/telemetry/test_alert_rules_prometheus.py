@@ -4,7 +4,8 @@
   ``tests/telemetry/promtool/``);
 * a real Prometheus scrapes the real exporter (simulated fleet, a tenant's job on
   a GPU) and a real node_exporter reading the textfiles that a real sweep and a
-  real ``dcops burnin run --textfile`` wrote, with ``rules.yaml`` loaded: every
+  real ``dcops burnin run --textfile`` and ``dcops capacity metrics --textfile``
+  wrote, with ``rules.yaml`` loaded: every
   alert must go pending or firing for a situation built to trigger it (the
   ``absent()`` one must stay silent while its metric is there), every metric
   name the rules and the dashboard use must exist, and every dashboard query
@@ -167,15 +168,22 @@ def _sweep_textfile(folder: Path, tmp: Path) -> dict[str, Any]:
     return report
 
 
-def _burnin_textfiles(folder: Path, tmp: Path) -> None:
+def _burnin_and_capacity_textfiles(folder: Path, tmp: Path) -> None:
+    """A burn-in that drains (--apply), one whose breaker trips, then the capacity gauges."""
+    drained = dcops(tmp, "burnin", "run", "--sim", str(DEMO), "--json", "--apply")
+    assert drained.returncode == 1, drained.stderr
     proc = dcops(
         tmp, "burnin", "run", "--sim", str(DEMO), "--json", "--textfile", str(folder),
         "--max-drain-fleet", "0.1",
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
-    assert sorted(p.name for p in folder.glob("dcops_burnin_*.prom")) == [
+    cap = dcops(tmp, "capacity", "metrics", "--sim", str(DEMO), "--textfile", str(folder))
+    assert cap.returncode == 0, cap.stderr
+    assert sorted(p.name for p in folder.glob("*.prom")) == [
         "dcops_burnin_r01.prom",
         "dcops_burnin_r02.prom",
+        "dcops_capacity.prom",
+        "dcops_sweep.prom",
     ]
 
 
@@ -271,8 +279,9 @@ def test_every_alert_and_panel_returns_data_in_a_real_prometheus(
     exp, exporter_port = exporter
     textfiles = tmp_path / "textfile"
     textfiles.mkdir()
-    _sweep_textfile(textfiles, tmp_path)
-    _burnin_textfiles(textfiles, tmp_path)
+    (tmp_path / "sweep").mkdir()
+    _sweep_textfile(textfiles, tmp_path / "sweep")
+    _burnin_and_capacity_textfiles(textfiles, tmp_path)
     node_port, web, closed = free_port(), free_port(), free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -350,6 +359,8 @@ def test_every_alert_and_panel_returns_data_in_a_real_prometheus(
         assert {r["metric"]["instance"] for r in down} == {f"127.0.0.1:{closed}"}
         failing = _query(web, 'ALERTS{alertname="DcopsNodeTelemetryFailing"}')
         assert {r["metric"]["node"] for r in failing} == {"sim-r01-t03"}
+        short = _query(web, 'ALERTS{alertname="DcopsHealthySegmentsBelowPromise"}')
+        assert {r["metric"]["rack"] for r in short} == {"r01", "r02"}  # 4 trays out of each
         breaker = _query(web, 'ALERTS{alertname="DcopsDrainCircuitBreakerTripped"}')
         assert {r["metric"].get("rack", "sweep") for r in breaker} == {"sweep", "r01", "r02"}
 
