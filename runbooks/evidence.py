@@ -24,8 +24,10 @@ from dcops.errors import BackendError, ConfigError
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Write ``text`` atomically, readable by the owner only (new directories 0700)."""
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:

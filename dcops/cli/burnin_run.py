@@ -182,7 +182,7 @@ def run(
                 closers,
             )
         elif scenario:
-            ports = _sim_ports(scenario, closers)
+            ports = _sim_ports(scenario, closers, get_config(ctx).state_path)
         else:
             ports = _local_ports(ranks, closers)
         site = ports.site
@@ -254,11 +254,11 @@ def run(
         ctx.exit(ExitCode.UNHEALTHY)
 
 
-def _sim_ports(scenario: str, closers: list[Any]) -> SuitePorts:
+def _sim_ports(scenario: str, closers: list[Any], state_db: Any) -> SuitePorts:
     from burnin.suite import sim_ports
-    from dcops.sim import SimFleet
+    from dcops.sim.world import load_fleet
 
-    fleet = SimFleet.from_file(scenario)
+    fleet = load_fleet(state_db, scenario)  # as runbooks left it
     closers.append(fleet.close)
     return sim_ports(fleet)
 

@@ -297,9 +297,9 @@ def _where(
             site = dataclasses.replace(site, racks=racks)
         return site, LocalRunner(), site.nodes()
     if scenario:
-        from dcops.sim import SimFleet
+        from dcops.sim.world import load_fleet
 
-        fleet = SimFleet.from_file(scenario)
+        fleet = load_fleet(cfg.state_path, scenario)  # as runbooks left it
         closers.append(fleet.close)
         site = fleet.site
         runner: RemoteRunner = fleet.runner

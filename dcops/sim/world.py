@@ -51,3 +51,13 @@ def save_world(store: Store, world: SimWorld) -> None:
             " updated_at = excluded.updated_at",
             (world.key, state, utc_now()),
         )
+
+
+def load_fleet(state_db: str | Path, scenario: str | Path) -> SimFleet:
+    """The fleet of ``scenario`` as runbooks left it (read only: nothing is saved back).
+
+    What ``sweep --sim`` and ``burnin run --sim`` measure: a tray a runbook
+    rebooted is healthy again, one still booting does not answer.
+    """
+    with Store(state_db) as store:
+        return open_world(store, scenario).fleet

@@ -1,0 +1,95 @@
+"""The issue's "done means" on the simulator, as an operator types it (real processes).
+
+An XID 79 tray and an uncorrectable-ECC tray: ``runbook suggest`` picks the right
+runbooks; with ``--apply`` destructive steps wait for approval by default; after
+the approvals the first tray is rebooted and returned to service, the second is
+escalated with its evidence bundle; the audit chain verifies. What the runs did
+to the simulated fleet persists between the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from dcops.actions import Actuator
+from dcops.store import AuditLog, Store
+from tests.cli.test_cli_core import dcops
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIO = str(REPO / "examples" / "scenarios" / "remediation.yaml")
+T03, T07 = "sim-r01-t03", "sim-r01-t07"
+
+
+def _json(*args: str, code: int = 0) -> Any:
+    proc = dcops(*args)
+    assert proc.returncode == code, proc.stderr + proc.stdout
+    return json.loads(proc.stdout)
+
+
+def _approve(run: dict[str, Any]) -> None:
+    assert run["status"] == "waiting_approval", run
+    (action,) = [s["action_id"] for s in run["steps"] if s["status"] == "waiting_approval"]
+    db = Path(os.environ["XDG_DATA_HOME"]) / "dcops" / "state.db"
+    with Store(db) as store:  # what `dcops actions approve` does
+        assert Actuator(AuditLog(store), node_actions=None).approve(action, "bob").ok
+
+
+def test_xid79_tray_returns_and_ecc_tray_escalates() -> None:
+    sweep = _json("sweep", "--sim", SCENARIO, "--json", code=1)
+    picks = {
+        s["node"]: s for s in _json("runbook", "suggest", "--from-sweep", sweep["run_id"], "--json")
+    }
+    assert picks[T03]["runbook"] == "xid-79-reboot" and "XID 79" in picks[T03]["why"]
+    assert picks[T07]["runbook"] == "gpu-reset" and picks[T07]["params"] == {"gpu": 2}
+
+    first = _json(
+        "runbook", "run", "xid-79-reboot", "--nodes", T03, "--sim", SCENARIO, "--apply", "--json"
+    )
+    reboot = next(s for s in first["steps"] if s["name"] == "reboot")
+    assert reboot["status"] == "waiting_approval"  # destructive: waits by default
+    _approve(first)
+    done = _json("runbook", "resume", first["run_id"], "--json")
+    assert done["status"] == "done", done["message"]
+    assert [s["status"] for s in done["steps"]] == ["done"] * 7
+    assert _json("runbook", "status", first["run_id"], "--json")["status"] == "done"
+    assert _json("runbook", "resume", first["run_id"], "--json")["status"] == "done"  # no-op
+
+    second = _json(
+        "runbook", "run", "gpu-reset", "--nodes", T07, "--param", "gpu=2", "--sim", SCENARIO,
+        "--apply", "--json",
+    )  # fmt: skip
+    _approve(second)
+    escalated = _json("runbook", "resume", second["run_id"], "--json", code=1)
+    assert escalated["status"] == "escalated"
+    check = next(s for s in escalated["steps"] if s["name"] == "check")
+    assert check["status"] == "failed" and "uncorrectable" in check["outcome"]
+    tickets = list((Path(os.environ["XDG_DATA_HOME"]) / "dcops" / "tickets").glob("*.json"))
+    (ticket,) = [json.loads(t.read_text()) for t in tickets]
+    assert ticket["node"] == T07 and ticket["evidence"]
+
+    # the fleet remembers: a new sweep sees the first tray healthy, the second still bad
+    again = _json("sweep", "--sim", SCENARIO, "--json", code=1)
+    status = {n["node"]: n["status"] for n in again["nodes"]}
+    assert status[T03] == "ok" and status[T07] != "ok"
+    history = _json("runbook", "history", "--json")
+    assert {(h["node"], h["status"]) for h in history} == {(T03, "done"), (T07, "escalated")}
+    assert dcops("audit", "verify").returncode == 0
+
+
+def test_sweep_remediate_opens_recommended_runs_only() -> None:
+    report = _json("sweep", "--sim", SCENARIO, "--remediate", "--json", code=1)
+    opened = {r["node"]: r for r in report["remediation"]}
+    assert opened[T03]["runbook"] == "xid-79-reboot" and opened[T03]["status"] == "recommended"
+    run = _json("runbook", "status", opened[T03]["run_id"], "--json")
+    assert all(s["status"] == "pending" for s in run["steps"])
+    nodes = {n["node"]: n for n in _json("sweep", "--sim", SCENARIO, "--json", code=1)["nodes"]}
+    assert nodes[T03]["status"] != "ok"  # nothing was done to it
+
+
+def test_run_without_apply_is_the_plan() -> None:
+    plan = _json("runbook", "run", "xid-79-reboot", "--nodes", T03, "--sim", SCENARIO, "--json")
+    assert plan["status"] == "planned" and plan["steps"][2]["action"]["kind"] == "reboot"
+    assert _json("runbook", "history", "--json") == []
