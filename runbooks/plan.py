@@ -6,12 +6,15 @@ filled from the runbook's parameters, the caller's values and ``node``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dcops.errors import InputError
 from runbooks.commands import COLLECT_ARGV, action_argv
 from runbooks.model import Runbook, Step, substitute
+
+#: (node, check names) -> the argv lists those checks run on the node.
+CheckCommands = Callable[[str, Sequence[str]], list[list[str]]]
 
 
 def values_for(book: Runbook, node: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -28,7 +31,12 @@ def values_for(book: Runbook, node: str, given: Mapping[str, Any] | None = None)
     return out
 
 
-def step_plan(step: Step, values: Mapping[str, Any], phase: str) -> dict[str, Any]:
+def step_plan(
+    step: Step,
+    values: Mapping[str, Any],
+    phase: str,
+    check_commands: CheckCommands | None = None,
+) -> dict[str, Any]:
     """One step as the plan shows it."""
     spec = {k: substitute(v, dict(values)) for k, v in step.spec.items()}
     node = values["node"]
@@ -56,8 +64,13 @@ def step_plan(step: Step, values: Mapping[str, Any], phase: str) -> dict[str, An
             line["commands"] = [{"host": node, "argv": argv, "via": "actuator"}]
     elif step.kind == "check":
         line["checks"] = spec["checks"]
+        if check_commands is not None:
+            argvs = check_commands(node, spec["checks"])
+            line["commands"] = [{"host": node, "argv": a} for a in argvs]
     elif step.kind == "wait_for":
         line["condition"] = spec["condition"]
+        if spec["condition"] == "reachable":
+            line["commands"] = [{"host": node, "argv": ["true"]}]
         for key in ("checks", "state", "interval_s"):
             if key in spec:
                 line[key] = spec[key]
@@ -71,12 +84,18 @@ def step_plan(step: Step, values: Mapping[str, Any], phase: str) -> dict[str, An
     return line
 
 
-def plan(book: Runbook, node: str, given: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def plan(
+    book: Runbook,
+    node: str,
+    given: Mapping[str, Any] | None = None,
+    check_commands: CheckCommands | None = None,
+) -> list[dict[str, Any]]:
     """Preconditions, steps, then (on failure) rollback steps and the escalation."""
     values = values_for(book, node, given)
-    lines = [step_plan(s, values, "precondition") for s in book.preconditions]
-    lines += [step_plan(s, values, "step") for s in book.steps]
-    lines += [step_plan(s, values, "on_failure") for s in book.rollback]
+    cc = check_commands
+    lines = [step_plan(s, values, "precondition", cc) for s in book.preconditions]
+    lines += [step_plan(s, values, "step", cc) for s in book.steps]
+    lines += [step_plan(s, values, "on_failure", cc) for s in book.rollback]
     if book.escalate_on_failure:
         lines.append(
             {"phase": "on_failure", "name": "escalate", "kind": "escalate", "to": "default"}

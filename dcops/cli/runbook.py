@@ -108,6 +108,7 @@ def _params(values: tuple[str, ...]) -> dict[str, Any]:
 @click.pass_context
 def plan(ctx: click.Context, name: str, nodes: str, params: tuple[str, ...], as_json: bool) -> None:
     """Exactly the commands and actions a run would make, in order (nothing is run)."""
+    from dcops.cli.runbook_ports import check_commands
     from dcops.hostlist import expand
     from runbooks.library import get_runbook
     from runbooks.plan import plan as make_plan
@@ -115,7 +116,8 @@ def plan(ctx: click.Context, name: str, nodes: str, params: tuple[str, ...], as_
     book = get_runbook(name, _dirs(ctx))
     given = _params(params)
     data: list[dict[str, Any]] = [
-        {"node": n, "runbook": book.name, "steps": make_plan(book, n, given)} for n in expand(nodes)
+        {"node": n, "runbook": book.name, "steps": make_plan(book, n, given, check_commands)}
+        for n in expand(nodes)
     ]
 
     def render(console: Console) -> None:

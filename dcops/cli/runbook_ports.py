@@ -57,6 +57,19 @@ class HealthChecker:
         return Verification(True, f"{', '.join(checks)}: ok", findings)
 
 
+def check_commands(node: str, checks: Sequence[str]) -> list[list[str]]:
+    """The argv lists the named health checks run on ``node`` (for plans)."""
+    from dcops.health.base import NodeFacts, get_checks
+
+    facts = NodeFacts(node=node, sku="", expected_gpus=0)  # commands depend on neither
+    out: list[list[str]] = []
+    for check in get_checks(list(checks)):
+        for argv in check.commands(facts):
+            if list(argv) not in out:
+                out.append(list(argv))
+    return out
+
+
 class SimRecertifier:
     """:class:`dcops.verify.Recertifier`: the burn-in suite on the simulated node."""
 

@@ -107,6 +107,7 @@ def run(
     as_json: bool,
 ) -> None:
     """Run runbook NAME on each node (dry-run unless --apply); durable, resumable."""
+    from dcops.cli.runbook_ports import check_commands
     from dcops.hostlist import expand
     from runbooks.library import get_runbook
     from runbooks.plan import plan as make_plan
@@ -120,7 +121,7 @@ def run(
                 "node": n,
                 "runbook": book.name,
                 "status": "planned",
-                "steps": make_plan(book, n, given),
+                "steps": make_plan(book, n, given, check_commands),
             }
             for n in targets
         ]

@@ -44,4 +44,6 @@ def test_runbook_plan_and_unknown_name() -> None:
     assert [d["node"] for d in data] == ["n1", "n2"]
     reboot = next(s for s in data[0]["steps"] if s["name"] == "reboot")
     assert reboot["commands"][0]["argv"] == ["systemctl", "reboot"]
+    check = next(s for s in data[0]["steps"] if s["name"] == "check")
+    assert {"host": "n1", "argv": ["nvidia-smi", "-q", "-x"]} in check["commands"]
     assert_one_line_error(dcops("runbook", "show", "no-such-book"), 2)
