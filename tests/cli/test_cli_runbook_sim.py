@@ -93,3 +93,14 @@ def test_run_without_apply_is_the_plan() -> None:
     plan = _json("runbook", "run", "xid-79-reboot", "--nodes", T03, "--sim", SCENARIO, "--json")
     assert plan["status"] == "planned" and plan["steps"][2]["action"]["kind"] == "reboot"
     assert _json("runbook", "history", "--json") == []
+
+
+def test_suggest_from_a_burnin_run() -> None:
+    report = _json("burnin", "run", "--sim", SCENARIO, "--json", code=1)
+    picks = {
+        s["node"]: s["runbook"]
+        for s in _json("runbook", "suggest", "--from-burnin", report["run_id"], "--json")
+    }
+    assert picks == {T03: "xid-79-reboot", T07: "gpu-reset"}
+    wrong = dcops("runbook", "suggest", "--from-sweep", report["run_id"])
+    assert wrong.returncode == 2 and "unknown sweep run" in wrong.stderr
