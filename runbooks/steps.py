@@ -9,6 +9,7 @@ operator the step is ``waiting_approval`` with the actuator's action id.
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -277,7 +278,7 @@ def escalate(ctx: EngineContext, run: dict[str, Any], title: str, to: str, *, re
 
     bundle = bundle_of(ctx, run["run_id"])
     ticket = {
-        "id": f"ticket-{run['run_id']}-{len(list(bundle.root.parent.glob('ticket-*')))}",
+        "id": f"ticket-{run['run_id']}-{secrets.token_hex(3)}",
         "created_at": utc_now(),
         "to": to,
         "title": title,

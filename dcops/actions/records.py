@@ -178,6 +178,10 @@ def result_of(row: Mapping[str, Any]) -> ActionResult:
 # --- history the policy needs ------------------------------------------------------------------
 
 
+#: Kinds that change nothing on the node (approval gates): not counted by the node rate limit.
+GATES = ("runbook_approval",)
+
+
 def node_history(
     store: Store, nodes: Sequence[str], *, since: str
 ) -> dict[str, list[dict[str, Any]]]:
@@ -190,8 +194,9 @@ def node_history(
         "SELECT n.node, a.id, a.kind, a.status, a.reason, a.source, a.executed_at, a.undone_by"
         " FROM action_nodes n JOIN actions a ON a.id = n.action_id"
         " WHERE a.status IN ('done', 'undone') AND a.executed_at >= ?"
+        f" AND a.kind NOT IN ({','.join('?' for _ in GATES)})"
         " ORDER BY a.executed_at",
-        (since,),
+        (since, *GATES),
     ).fetchall()
     for row in rows:
         if row["node"] in wanted:

@@ -117,3 +117,65 @@ def test_a_crash_inside_a_non_idempotent_step_asks_before_running_it_again(
     assert again["status"] == "waiting_approval" and "not idempotent" in reboot["outcome"]
     rig.approve(reboot["action_id"])
     assert drive(rig.ctx, run_id)["status"] == "done"
+
+
+def test_thermal_runbook_escalates_to_facilities_and_changes_nothing(tmp_path: Path) -> None:
+    scenario = tmp_path / "hot.yaml"
+    scenario.write_text(
+        "racks: 1\nseed: 2\nfaults:\n  - {node: sim-r01-t09, gpu: 3, kind: thermal_throttle}\n"
+    )
+    rig = sim_rig(tmp_path, scenario=scenario)
+    run = start(rig.ctx, BOOKS["thermal-facilities"], "sim-r01-t09", why="throttle")
+    assert run["status"] == "done"
+    (ticket,) = (tmp_path / "tickets").glob("*.json")
+    data = json.loads(ticket.read_text())
+    assert data["to"] == "facilities" and data["title"] == "thermal throttling on sim-r01-t09"
+    temps = next(e for e in data["evidence"] if e["item"] == "temperatures")
+    assert "GPU Current Temp" in Path(temps["file"]).read_text()
+    assert rig.ctx.actuator.list_actions() == []  # nothing was asked of the fleet
+
+
+def test_xid_45_alone_restarts_the_fabric_manager(tmp_path: Path) -> None:
+    scenario = tmp_path / "fm.yaml"
+    scenario.write_text(
+        "racks: 1\nseed: 2\nfaults:\n  - {node: sim-r01-t02, gpu: 0, kind: xid, code: 45}\n"
+    )
+    rig = sim_rig(tmp_path, scenario=scenario, levels=("runbook:service_restart=act",))
+    run = start(rig.ctx, BOOKS["xid-45-fabric-manager"], "sim-r01-t02")
+    assert run["status"] == "done", run["message"]
+    restart = next(s for s in run["steps"] if s["name"] == "restart-fm")
+    assert "systemctl restart nvidia-fabricmanager" in restart["outcome"]
+    assert not rig.world.fleet.probe.read("sim-r01-t02").gpus[0].xids  # cleared by the restart
+
+
+def test_row_remap_and_nvlink_runbooks_end_to_end(tmp_path: Path) -> None:
+    scenario = tmp_path / "mixed.yaml"
+    scenario.write_text(
+        "racks: 1\nseed: 2\nfaults:\n"
+        "  - {node: sim-r01-t04, gpu: 1, kind: remapped_rows}\n"
+        "  - {node: sim-r01-t11, gpu: 2, kind: xid, code: 149, message: 'NETIR_LINK_EVT  Fatal"
+        "   XC0 i0 Link 17 (0x025625c6 0x00000000 0x00000000 0x00000000 0x00000000 0x00000000)'}\n"
+    )
+    rig = sim_rig(
+        tmp_path,
+        scenario=scenario,
+        levels=("runbook:gpu_reset=act",),
+        limits=Limits(max_per_rack=2),
+    )
+    remap = start(rig.ctx, BOOKS["row-remap-pending"], "sim-r01-t04", values={"gpu": 1})
+    link = start(rig.ctx, BOOKS["nvlink5-errors"], "sim-r01-t11", values={"gpu": 2})
+    assert remap["status"] == "done" and link["status"] == "done", (remap, link)
+    assert not rig.world.fleet.probe.read("sim-r01-t04").gpus[1].remapped_rows_pending
+    assert rig.ctx.node_actions.states(["sim-r01-t11"])["sim-r01-t11"].in_service
+
+
+def test_return_to_service_after_a_repair(tmp_path: Path) -> None:
+    rig = sim_rig(tmp_path, levels=("runbook:gpu_reset=act",))
+    assert start(rig.ctx, BOOKS["gpu-reset"], T07, values={"gpu": 2})["status"] == "escalated"
+    rig.world.fleet.repair(T07)  # the GPU was swapped
+    run = start(rig.ctx, BOOKS["return-to-service"], T07)
+    assert [s["status"] for s in run["steps"][:3]] == ["done", "done", "done"]  # checks, burn-in
+    assert rig.ctx.node_actions.states([T07])[T07].drain  # still out until approved
+    rig.approve(_waiting(run))
+    done = drive(rig.ctx, run["run_id"])
+    assert done["status"] == "done" and rig.ctx.node_actions.states([T07])[T07].in_service
