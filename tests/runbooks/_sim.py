@@ -45,6 +45,7 @@ def sim_rig(
     limits: Limits | None = None,
     scenario: Path = SCENARIO,
     sched: NodeActions | None = None,
+    approval_ttl_s: float = 86400.0,
 ) -> SimRig:
     store = Store(tmp / "state.db")
     world = open_world(store, scenario)
@@ -55,7 +56,7 @@ def sim_rig(
     actuator = Actuator(
         audit,
         node_actions=sched,
-        settings=ActionSettings(levels=levels),
+        settings=ActionSettings(levels=levels, approval_ttl_s=approval_ttl_s),
         topology=topology_of(site),
         lock_dir=tmp / "locks",
         context=ExecContext(node_actions=sched, runner=world.fleet.runner),

@@ -179,3 +179,17 @@ def test_return_to_service_after_a_repair(tmp_path: Path) -> None:
     rig.approve(_waiting(run))
     done = drive(rig.ctx, run["run_id"])
     assert done["status"] == "done" and rig.ctx.node_actions.states([T07])[T07].in_service
+
+
+def test_an_expired_approval_fails_the_step_and_escalates(tmp_path: Path) -> None:
+    import time
+
+    rig = sim_rig(tmp_path, approval_ttl_s=0.05)
+    run = start(rig.ctx, BOOKS["xid-79-reboot"], T03)
+    _waiting(run)
+    time.sleep(0.2)
+    done = drive(rig.ctx, run["run_id"])
+    reboot = next(s for s in done["steps"] if s["name"] == "reboot")
+    assert reboot["status"] == "failed" and "expired" in reboot["outcome"]
+    assert done["status"] == "escalated"
+    assert rig.world.fleet.probe.read(T03).gpus[1].lost  # nothing was rebooted
