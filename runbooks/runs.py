@@ -173,7 +173,11 @@ def update_step(store: Store, run_id: str, seq: int, **fields: Any) -> None:
 
 
 def claim(store: Store, run_id: str) -> dict[str, Any]:
-    """Take a run over for this process; BusyError when a live process drives it."""
+    """Take a run over for this process; BusyError when a live process drives it.
+
+    A waiting or blocked run becomes ``running`` under this process at once, so two
+    ``resume`` commands at the same time cannot both drive it.
+    """
     with store.transaction() as conn:
         row = conn.execute(
             "SELECT pid, status FROM runbook_runs WHERE run_id = ?", (run_id,)
@@ -185,7 +189,8 @@ def claim(store: Store, run_id: str) -> dict[str, Any]:
             raise BusyError(f"run {run_id} is being driven by process {pid}")
         if row["status"] not in TERMINAL:
             conn.execute(
-                "UPDATE runbook_runs SET pid = ?, updated_at = ? WHERE run_id = ?",
+                "UPDATE runbook_runs SET pid = ?, status = 'running', updated_at = ?"
+                " WHERE run_id = ?",
                 (os.getpid(), utc_now(), run_id),
             )
     return get_run(store, run_id)
