@@ -21,6 +21,7 @@ from scheduler.scriptscan import (
     identity_in_text,
     identity_in_words,
     logical_lines,
+    may_hold_identity,
     physical_lines,
     shell_words,
 )
@@ -150,6 +151,8 @@ def check_script(script: str, field: str = "script") -> None:
         keyword = directive_line(line)
         if keyword is not None:  # a continued comment line
             raise InputError(f"{where}: scheduler directives (#{keyword} ...) are not allowed")
+        if not may_hold_identity(line):
+            continue
         found = identity_in_words(shell_words(line))
         if found is not None:
             raise InputError(

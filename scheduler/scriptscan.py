@@ -123,8 +123,14 @@ def logical_lines(script: str) -> list[tuple[int, str]]:
     return out
 
 
+_PLAIN_WORDS = re.compile(r"[;&|()]+|[^\s;&|()]+")
+_NEEDS_LEXER = re.compile(r"[\"'\\#]")
+
+
 def shell_words(line: str) -> list[str]:
     """Shell words, with ; & | ( ) as words of their own; comments dropped."""
+    if _NEEDS_LEXER.search(line) is None:  # no quoting or comments: the same words, fast
+        return _PLAIN_WORDS.findall(line)
     lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
     lexer.commenters = "#"
@@ -218,9 +224,24 @@ def identity_in_words(words: Sequence[str], depth: int = 0) -> str | None:
     return None
 
 
+#: A line none of these words appear in (quotes and backslashes removed) cannot hold a
+#: finding; only the others are tokenized (shlex is slow: scripts of 10k lines).
+_TRIGGER = re.compile(
+    r"srun|sbatch|salloc|scontrol|sacctmgr|\b(?:export|declare|typeset|local|readonly|read|"
+    r"mapfile|readarray|printf|eval|bash|sh|dash|zsh|ksh|su|sudo)\b|SLURM_|SBATCH_|SALLOC_|SRUN_"
+)
+_QUOTING = re.compile(r"[\"'\\]")
+
+
+def may_hold_identity(line: str) -> bool:
+    return _TRIGGER.search(_QUOTING.sub("", line)) is not None
+
+
 def identity_in_text(text: str, depth: int = 0) -> str | None:
     """:func:`identity_in_words` over each logical line of ``text``, plus raw assignments."""
     for _, line in logical_lines(text):
+        if not may_hold_identity(line):
+            continue
         found = identity_in_words(shell_words(line), depth)
         if found is not None:
             return found

@@ -97,7 +97,7 @@ def context_factory(cfg: Config, backend_name: str, backend: SchedulerBackend, s
 @click.option("--workers", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option(
     "--max-body-bytes",
-    default=1024 * 1024,
+    default=256 * 1024,
     show_default=True,
     type=click.IntRange(1024, 64 * 1024 * 1024),
     help="Larger request bodies get 413.",
@@ -111,7 +111,7 @@ def context_factory(cfg: Config, backend_name: str, backend: SchedulerBackend, s
 )
 @click.option(
     "--max-concurrent-per-tenant",
-    default=2,
+    default=1,
     show_default=True,
     type=click.IntRange(1, 256),
     help="Requests of one tenant in progress at once (more wait, then get 429).",

@@ -62,11 +62,11 @@ _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 class ApiSettings:
     """Server-side limits (the per-tenant submission rate comes from each contract)."""
 
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = 256 * 1024
     requests_per_minute: float = 600.0  # every authenticated call, per tenant
     auth_failures_per_minute: float = 30.0  # per credential (token id; malformed: per address)
     workers: int = 8
-    max_concurrent_per_tenant: int = 2  # requests of one tenant in the server at once
+    max_concurrent_per_tenant: int = 1  # requests of one tenant in the server at once
     concurrency_wait_s: float = 10.0  # how long a request waits for its tenant's slot (then 429)
     default_log_bytes: int = 64 * 1024
     max_log_bytes: int = 4 * 1024 * 1024
@@ -284,7 +284,7 @@ class TenantApi:
                     f"(limit {limit}); retry when one ends",
                     retry_after_s=1,
                 )
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.01)
 
     def _release(self, call: _Call) -> None:
         if call.slot is None:

@@ -114,11 +114,25 @@ def _config(app: Any, options: ServerOptions) -> Any:
     )
 
 
+#: GIL switch interval of a serving process: one tenant's CPU-bound request (decoding a
+#: body in a worker thread) hands the interpreter back to the event loop and to other
+#: tenants' workers every millisecond instead of every 5 ms (bench/bench_api_isolation.py).
+SWITCH_INTERVAL_S = 0.001
+
+
+def tune_interpreter() -> None:
+    """Settings of a process that serves the API (called by :func:`serve`)."""
+    import sys
+
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
 def serve(app: Any, options: ServerOptions) -> None:
     """Run until interrupted (uvicorn handles SIGINT/SIGTERM and drains requests)."""
     import uvicorn
 
     options.check()
+    tune_interpreter()
     uvicorn.Server(_config(app, options)).run()
 
 
