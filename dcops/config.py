@@ -101,6 +101,7 @@ class RunbooksConfig:
     max_remediations_7d: int = 3  # more runs on one node in 7 days -> escalate instead
     max_per_rack: int = 1  # runs acting at once in one rack
     max_fleet: int = 64  # runs acting at once in the fleet
+    management_host: str | None = None  # where `host: management` command steps run (SSH)
 
 
 @dataclass(frozen=True)

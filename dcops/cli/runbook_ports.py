@@ -224,4 +224,5 @@ def build_context(
         runner_spec=spec,
         on_change=on_change,
         rack_of=rack_of,
+        management_host=rb.management_host,
     )

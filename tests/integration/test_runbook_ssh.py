@@ -58,6 +58,10 @@ def _setup(rig: SshdRig, tmp: Path) -> dict[str, str]:
         "  - {name: two, kind: command, argv: [sleep, '3'], idempotent: true}\n"
         f"  - {{name: three, kind: command, argv: [touch, '{m}/three']}}\n"
     )
+    (books / "mgmt.yaml").write_text(
+        "name: t-mgmt\ndescription: a step on the management host\ntriggers: {}\nsteps:\n"
+        f"  - {{name: there, kind: command, host: management, argv: [touch, '{m}/mgmt']}}\n"
+    )
     site = tmp / "site.yaml"
     site.write_text(f"site: rig\nsku: cpu\nracks:\n  - name: r-rb\n    nodes: {NODE},node-rb-02\n")
     cfg = tmp / "config.toml"
@@ -66,7 +70,7 @@ def _setup(rig: SshdRig, tmp: Path) -> dict[str, str]:
         f'[ssh]\nidentity_files = ["{rig.identity_file}"]\nknown_hosts = "{rig.known_hosts}"\n'
         f'ssh_config = "{rig.ssh_config}"\nconnect_timeout_s = 3\n'
         f'[slurm]\nnode_actions = "none"\n'
-        f'[runbooks]\nlibrary_dirs = ["{books}"]\n'
+        f'[runbooks]\nlibrary_dirs = ["{books}"]\nmanagement_host = "node-mgmt-01"\n'
     )
     return {"DCOPS_CONFIG": str(cfg), "marks": str(m), "data": str(tmp / "data")}
 
@@ -178,3 +182,11 @@ def test_a_sigkilled_run_resumes_from_its_last_finished_step(
     assert done["status"] == "done" and (marks / "three").exists()
     attempts = {s["name"]: s["attempts"] for s in done["steps"]}
     assert attempts == {"one": 1, "two": 2, "three": 1}  # one ran once; two again (idempotent)
+
+
+def test_a_management_host_step_runs_there(sshd_rig: SshdRig, tmp_path: Path) -> None:
+    env = _setup(sshd_rig, tmp_path)
+    run = _json(_dcops(env, "runbook", "run", "t-mgmt", "--nodes", NODE, "--apply", "--json"))
+    assert run["status"] == "done" and (Path(env["marks"]) / "mgmt").exists()
+    records = _json(_dcops(env, "audit", "show", "--action", "runbook.step", "--json"))
+    assert records[-1]["evidence"]["evidence"]["host"] == "node-mgmt-01"
