@@ -37,7 +37,7 @@ from burnin.verdicts import (
     rollup,
     slow_gpus,
 )
-from dcops.errors import DcopsError
+from dcops.errors import DcopsError, InputError, UnknownNameError
 from dcops.inventory import Site
 from dcops.measurements import CollectiveResult, GemmResult, GpuRef, NodeReading
 from dcops.ports import CollectiveEngine, GemmEngine, GpuProbe
@@ -96,6 +96,15 @@ class SuiteOptions:
     collective_timeout_s: float = 600.0
     concurrency: int = 64
     seed: int = 1000
+
+    def __post_init__(self) -> None:
+        # validated before any node is touched: a bad parameter is the user's, never a node's
+        from burnin.profiles.loader import DTYPES
+
+        if self.gemm_dtype is not None and self.gemm_dtype not in DTYPES:
+            raise UnknownNameError("GEMM dtype", self.gemm_dtype, DTYPES)
+        if not self.nodes:
+            raise InputError("no node selected")
 
 
 @dataclass

@@ -133,8 +133,10 @@ class SlurmLauncher:
                 if usable:
                     self._jobs[domain] = self._salloc(usable)
             except DcopsError as exc:
+                # sinfo/salloc on the submit host failed: Slurm's problem, never the nodes'
+                problem = SchedulerError(f"Slurm allocation for domain {domain}: {exc}")
                 for node in wanted:
-                    self._problems.setdefault(node, _for_node(node, exc))
+                    self._problems.setdefault(node, problem)
 
     def _usable(self, nodes: list[str]) -> list[str]:
         res = self.slurm(cmd.sinfo_argv(compress(nodes)), timeout_s=30.0)
@@ -328,8 +330,3 @@ def _one_node(gpus: Sequence[GpuRef]) -> str:
         raise ValueError(f"one GEMM call burns one node's GPUs, got {sorted(nodes)}")
     return nodes.pop()
 
-
-def _for_node(node: str, exc: DcopsError) -> DcopsError:
-    if isinstance(exc, ConnectError | CommandTimeout | SchedulerError):
-        return exc
-    return SchedulerError(f"{node}: {exc}")

@@ -64,6 +64,7 @@ class Actuator:
         self.reconciled: list[dict[str, Any]] | None = None
         self._last_states: dict[str, SchedulerNodeState] | None = None
         self._scheduler_error = "the scheduler could not be read"
+        self._apply = True
 
     @property
     def backend(self) -> str | None:
@@ -98,6 +99,7 @@ class Actuator:
         self, requests: Sequence[ActionRequest], *, apply: bool, force: bool = False
     ) -> list[ActionResult]:
         """Pass ``requests`` (one batch: one run's actions) through the policy."""
+        self._apply = apply
         if apply:
             self.reconcile()
         specs = [kinds.get(r.kind) for r in requests]  # unknown kinds: InputError, nothing done
@@ -144,6 +146,10 @@ class Actuator:
         request = result.request
         if states is None:
             result.steps.append(Step("ownership", "unchecked", "no scheduler to read"))
+            return list(request.targets)
+        if not states and request.targets and not self._apply:
+            why = f"scheduler not readable ({self._scheduler_error}); dry-run only"
+            result.steps.append(Step("ownership", "unchecked", why))
             return list(request.targets)
         if not states and request.targets:
             why = self._scheduler_error
@@ -322,7 +328,7 @@ class Actuator:
             return
         if outcome.error is not None:
             result.status = Status.FAILED
-            result.message = f"failed: {outcome.error}"
+            result.message = outcome.error
         else:
             result.status = Status.DONE
             result.message = outcome.message

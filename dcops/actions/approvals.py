@@ -117,6 +117,7 @@ def undo(self: Actuator, action_id: str, requested_by: str, *, apply: bool = Tru
         evidence=[{"check": "undo", "message": f"undo of {action_id}", "action_id": action_id}],
         undo_of=action_id,
     )
+    self._apply = apply
     if apply:
         reconcile(self)
     undo_spec = kinds.get(spec.undo)
@@ -148,6 +149,7 @@ def undo(self: Actuator, action_id: str, requested_by: str, *, apply: bool = Tru
 def run_stored(self: Actuator, result: ActionResult) -> None:
     """Ownership, breaker and execution for an approved, stored action."""
     spec = kinds.get(result.request.kind)
+    self._apply = True
     states = self._states(list(result.request.targets))
     self._last_states = states
     targets = self._ownership(result, spec, states)

@@ -102,16 +102,14 @@ _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
 @click.option(
     "--max-drain-rack",
     type=click.FloatRange(0, 1),
-    default=0.34,
-    show_default=True,
-    help="Circuit breaker: largest share of a rack drained in one run.",
+    help="Circuit breaker: largest share of a rack out of service by dcops "
+    "[config actions.max_drain_rack, 0.34].",
 )
 @click.option(
     "--max-drain-fleet",
     type=click.FloatRange(0, 1),
-    default=0.25,
-    show_default=True,
-    help="Circuit breaker: largest share of the fleet drained in one run.",
+    help="Circuit breaker: largest share of the fleet out of service by dcops "
+    "[config actions.max_drain_fleet, 0.25].",
 )
 @click.option(
     "--report",
@@ -149,28 +147,34 @@ def run(
     recheck: bool,
     force: bool,
     node_actions: str | None,
-    max_drain_rack: float,
-    max_drain_fleet: float,
+    max_drain_rack: float | None,
+    max_drain_fleet: float | None,
     report_dir: str | None,
     textfile_dir: str | None,
     as_json: bool,
 ) -> None:
     """Burn in GPUs, trays and racks; judge every GPU, tray and rack; localize culprits.
 
-    Exit 0 when everything passes, 1 when anything is warn/fail/error, 2 for bad input.
+    Failing nodes are drained (and, with --recheck, passing ones resumed) through
+    the actuator (docs/actions.md); an error (unreachable, dcops or its backend
+    failing) never drains. Exit 0 when everything passes, 1 when anything is
+    warn/fail/error, 2 for bad input, 3 when most nodes could not be tested
+    (a run-level error) or an action failed, 4 when another burn-in holds one of
+    the nodes, 5 when the circuit breaker refused drains.
     """
     from burnin.profiles import load_thresholds
-    from burnin.service import ActionPolicy, dcops_drained, execute
+    from burnin.service import ActionPolicy, execute
     from burnin.suite import SuiteOptions
+    from dcops.actions import TargetLock
+    from dcops.cli.acting import make_actuator
 
     if textfile_dir is not None and not Path(textfile_dir).is_dir():
         raise InputError(f"--textfile {textfile_dir}: not a directory")
     remote = not scenario and not local and bool(hostlist or rack_name)
     if bool(scenario) == bool(local) and not remote:
         raise InputError("choose one of --sim SCENARIO, --local, or --nodes/--rack with a site")
-    if recheck and not (apply or node_actions):
-        pass  # a dry recheck: tests the nodes, reports what it would resume
     closers: list[Any] = []
+    lock: TargetLock | None = None
     try:
         if remote:
             ports = _remote_ports(
@@ -189,13 +193,11 @@ def run(
         nodes = _targets(site, hostlist, rack_name)
         thresholds = load_thresholds(site.sku, override=thresholds_file)
         audit = open_audit(ctx)
-        actions = (
-            _node_actions(ctx, node_actions, ports, audit.store) if (apply or recheck) else None
-        )
+        closers.append(audit.store.close)
+        wants_backend = apply or recheck or node_actions or ports.backend == "sim"
+        actions = _node_actions(ctx, node_actions, ports, audit.store) if wants_backend else None
         if recheck:
-            if actions is None:
-                raise InputError("--recheck needs a node-actions backend")
-            nodes = dcops_drained(actions, nodes)
+            nodes = _recheck_targets(actions, nodes)
             if not nodes:
                 emit(
                     {
@@ -216,26 +218,31 @@ def run(
             collectives=not no_collectives,
             probe_timeout_s=probe_timeout,
         )
-        policy = ActionPolicy(
-            apply=apply,
-            force=force,
+        actuator = make_actuator(
+            ctx,
+            audit,
+            actions,
+            site,
             max_drain_rack=max_drain_rack,
             max_drain_fleet=max_drain_fleet,
-            recheck=recheck,
         )
+        policy = ActionPolicy(apply=apply, force=force, recheck=recheck, requested_by=audit.actor)
+        if apply:  # two burn-ins never act on the same nodes at once
+            lock = TargetLock(get_config(ctx).data_dir / "locks", "burnin", nodes).acquire()
         with progress_bar(not as_json) as progress:
             report = execute(
                 ports,
                 thresholds,
                 options,
                 store=audit.store,
-                audit=audit,
-                actions=actions,
+                actuator=actuator,
                 policy=policy,
                 progress=progress,
             )
     finally:
-        for close in closers:
+        if lock is not None:
+            lock.release()
+        for close in reversed(closers):
             close()
     if remote and not report["params"].get("probe"):
         from burnin.remote.ports import PROBE_NOTE
@@ -250,8 +257,27 @@ def run(
 
         report["textfiles"] = [str(p) for p in write_textfile(textfile_dir, report)]
     emit(report, as_json, lambda console: _render(console, report))
-    if report["status"] != "pass":
-        ctx.exit(ExitCode.UNHEALTHY)
+    ctx.exit(exit_status(report))
+
+
+def exit_status(report: dict[str, Any]) -> int:
+    """5 breaker refused, 3 run-level error or a failed action, 1 not all pass, else 0."""
+    from dcops.actions import Status
+
+    statuses = {a.get("status") for a in report["actions"]}
+    if Status.REFUSED in statuses:
+        return ExitCode.REFUSED
+    if report.get("run_error") or Status.FAILED in statuses:
+        return ExitCode.INTERNAL
+    return ExitCode.UNHEALTHY if report["status"] != "pass" else ExitCode.OK
+
+
+def _recheck_targets(actions: NodeActions | None, nodes: list[str]) -> list[str]:
+    from burnin.service import dcops_drained
+
+    if actions is None:
+        raise InputError("--recheck needs a node-actions backend")
+    return dcops_drained(actions, nodes)
 
 
 def _sim_ports(scenario: str, closers: list[Any], state_db: Any) -> SuitePorts:
@@ -404,10 +430,11 @@ def _render(console: Console, report: dict[str, Any]) -> None:
             f"{loc['domain_rounds']} collective rounds (all-pairs: {loc['all_pairs_rounds']})"
         )
     for action in report["actions"]:
-        console.print(
-            f"{action['action']} {action['nodes']}: {action['outcome']}"
-            + (f" — {action['message']}" if action.get("message") else "")
-        )
+        console.print(f"{action['action']} {action['nodes']}: {action['outcome']}")
+        if action.get("outcome") == "dry-run" and action.get("call"):
+            console.print("  would run: " + " ".join(action["call"]), highlight=False)
+    if report.get("run_error"):
+        console.print(f"[bold magenta]run error:[/] {report['run_error']}")
 
 
 def _num(value: Any) -> str:

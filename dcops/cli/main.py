@@ -28,7 +28,13 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
         "capacity",
         "Capacity: healthy NVL72 segments, repair plans, topology, power, spares, SLO.",
     ),
+    "actions": (
+        "dcops.cli.actions",
+        "actions",
+        "The actuator's actions: approval queue, approve/deny, undo.",
+    ),
     "inventory": ("dcops.cli.inventory", "inventory", "Show and check the site inventory."),
+    "node": ("dcops.cli.node", "node", "Drain, resume and show nodes (through the actuator)."),
     "audit": ("dcops.cli.audit", "audit", "Show and verify the audit log."),
     "burnin": ("dcops.cli.burnin", "burnin", "Burn-in suites and burn-in tool output parsers."),
     "config": ("dcops.cli.config", "config", "Show the effective configuration."),

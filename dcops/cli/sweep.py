@@ -1,8 +1,8 @@
 """``dcops sweep``: cheap health checks on many nodes, the node lifecycle, drains and resumes.
 
 Exit codes: 0 all healthy, 1 unhealthy nodes found, 2 usage or input error,
-3 the sweep itself failed (or the circuit breaker refused drains), 4 another
-sweep holds the lock. See ``docs/sweeps.md``.
+3 the sweep itself (or an action) failed, 4 another sweep holds the lock,
+5 the circuit breaker refused drains. See ``docs/sweeps.md``.
 """
 
 from __future__ import annotations
@@ -52,8 +52,6 @@ _DEFAULTS: dict[str, Any] = {
     "deadline_s": None,
     "drain_after_failures": 2,
     "resume_after_passes": 2,
-    "max_drain_fleet": 0.25,
-    "max_drain_rack": 0.34,
     "textfile_dir": None,
 }
 
@@ -102,8 +100,16 @@ def _setting(cfg: Config, key: str, flag: Any) -> Any:
 )
 @click.option("--drain-after", type=click.IntRange(1), help="Failures in a row that drain [2].")
 @click.option("--resume-after", type=click.IntRange(1), help="Clean sweeps that resume [2].")
-@click.option("--max-drain-fleet", type=click.FloatRange(0, 1), help="Breaker: fleet share [0.25].")
-@click.option("--max-drain-rack", type=click.FloatRange(0, 1), help="Breaker: rack share [0.34].")
+@click.option(
+    "--max-drain-fleet",
+    type=click.FloatRange(0, 1),
+    help="Breaker: fleet share [config actions.max_drain_fleet, 0.25].",
+)
+@click.option(
+    "--max-drain-rack",
+    type=click.FloatRange(0, 1),
+    help="Breaker: rack share [config actions.max_drain_rack, 0.34].",
+)
 @click.option(
     "--expected-gpus", type=click.IntRange(0), help="--local: GPUs this node should have."
 )
@@ -150,7 +156,7 @@ def sweep(
     fatal finding) drains it; nodes drained by dcops are resumed after clean
     sweeps; drains by operators are never touched.
     """
-    from dcops.health.breaker import BreakerLimits
+    from dcops.cli.acting import action_settings
     from dcops.health.lifecycle import LifecyclePolicy
     from dcops.health.lock import RunLock
     from dcops.health.sweep import SweepOptions
@@ -177,13 +183,14 @@ def sweep(
             drain_after_failures=int(_setting(cfg, "drain_after_failures", drain_after)),
             resume_after_passes=int(_setting(cfg, "resume_after_passes", resume_after)),
         ),
-        breaker=BreakerLimits(
-            max_fleet=float(_setting(cfg, "max_drain_fleet", max_drain_fleet)),
-            max_rack=float(_setting(cfg, "max_drain_rack", max_drain_rack)),
+        action_settings=action_settings(
+            ctx, max_drain_fleet=max_drain_fleet, max_drain_rack=max_drain_rack
         ),
         remote_dcops=remote_dcops,
         mode="sim" if scenario else "local" if local else "ssh",
     )
+    if textfile:  # acting comes last: every input is checked before anything changes
+        _check_textfile_dir(textfile)
     lock = RunLock(cfg.data_dir / "sweep.lock")
     if not no_lock:
         lock.acquire()
@@ -244,6 +251,7 @@ def _run(
     expected_gpus: int | None,
     progress_on: bool,
 ) -> dict[str, Any]:
+    from dcops.cli.acting import make_actuator
     from dcops.health.base import get_checks
     from dcops.health.sweep import SweepPorts, run_sweep
 
@@ -259,8 +267,22 @@ def _run(
             ctx, cfg, scenario, local, site_path, selectors, expected_gpus, closers
         )
         actions = _node_actions(cfg, backend, site, audit.store, options.apply, scenario)
+        actuator = make_actuator(
+            ctx,
+            audit,
+            actions,
+            site,
+            max_drain_fleet=options.action_settings.max_drain_fleet,
+            max_drain_rack=options.action_settings.max_drain_rack,
+        )
         ports = SweepPorts(
-            runner=runner, site=site, checks=checks, store=audit.store, audit=audit, actions=actions
+            runner=runner,
+            site=site,
+            checks=checks,
+            store=audit.store,
+            audit=audit,
+            actions=actions,
+            actuator=actuator,
         )
         with progress_bar(progress_on) as progress:
             return run_sweep(
@@ -272,6 +294,17 @@ def _run(
     finally:
         for close in reversed(closers):
             close()
+
+
+def _check_textfile_dir(path: str) -> None:
+    import os
+    from pathlib import Path
+
+    where = Path(path)
+    if not where.is_dir():
+        raise InputError(f"--textfile {path}: no such directory; nothing was swept or changed")
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise InputError(f"--textfile {path}: not writable; nothing was swept or changed")
 
 
 def _where(

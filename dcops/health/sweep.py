@@ -13,29 +13,36 @@ Order of work (the cross-cutting parts live here, the deciding parts are pure):
    the node), bounded by concurrency, per-node timeout and a total deadline;
 2. the scheduler's view (``NodeActions.states``) and each node's stored
    lifecycle record, then :func:`dcops.health.lifecycle.transition` per node;
-3. the circuit breaker (:mod:`dcops.health.breaker`) over all planned drains;
-4. with ``apply``: drains (reason ``dcops: <check>: <evidence>``) and resumes
-   through the node-actions port, each audited with its evidence; resumes
-   re-read the node's reason first, so a drain an operator took over is left
-   alone. Without ``apply`` nothing changes: actions are reported as ``dry-run``;
+3. the planned drains (reason ``dcops: <check>: <evidence>``) and resumes go,
+   as one batch, to the actuator (:mod:`dcops.actions`): ownership re-read
+   from the scheduler (a drain an operator took over is left alone; a burn-in
+   drain is never resumed by a sweep), autonomy level, the one circuit
+   breaker, intent and outcome audited with the evidence. Without ``apply``
+   nothing changes: actions are reported as ``dry-run`` with the backend call;
 5. the consistency report (scheduler vs. findings), the run and its results in
    the store, and with ``apply`` the new ``node_state`` rows.
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import partial
+from datetime import datetime
 from typing import Any
 
-from dcops.errors import DcopsError, SchedulerError
+from dcops.actions import (
+    ActionRequest,
+    ActionResult,
+    ActionSettings,
+    Actuator,
+    Source,
+    Status,
+    topology_of,
+)
+from dcops.errors import DcopsError, ExitCode, SchedulerError
 from dcops.health.base import Check, NodeFacts
-from dcops.health.breaker import BreakerLimits, trip
 from dcops.health.lifecycle import (
     Action,
     LifecyclePolicy,
@@ -55,6 +62,7 @@ from dcops.inventory import Site
 from dcops.node_actions import NodeActions, SchedulerNodeState
 from dcops.ports import RemoteRunner
 from dcops.store import AuditLog, Store, utc_now
+from dcops.store.runs import new_run_id
 
 #: Per-node statuses of a sweep report, best first: a node's status is its worst check.
 #: ``warn`` is a healthy node with a warning (throttling, slow links): it stays in service.
@@ -70,7 +78,7 @@ class SweepOptions:
     deadline_s: float | None = None  # the whole collection
     apply: bool = False
     lifecycle: LifecyclePolicy = field(default_factory=LifecyclePolicy)
-    breaker: BreakerLimits = field(default_factory=BreakerLimits)
+    action_settings: ActionSettings = field(default_factory=ActionSettings)  # levels, breaker
     remote_dcops: str | None = None  # run `<this> sweep --local --json` on the nodes instead
     mode: str = "ssh"  # ssh, local, sim: for the report
     thresholds: Mapping[str, Any] = field(default_factory=dict)
@@ -91,12 +99,9 @@ class SweepPorts:
     checks: Sequence[Check]
     store: Store
     audit: AuditLog
-    actions: NodeActions | None = None
+    actions: NodeActions | None = None  # the scheduler, read for the consistency report
     clock: Callable[[], float] = time.time
-
-
-def new_run_id() -> str:
-    return f"sw-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    actuator: Actuator | None = None  # default: one over ``actions``, ``options.action_settings``
 
 
 # --- pure helpers ------------------------------------------------------------------------------
@@ -200,7 +205,7 @@ def run_sweep(
     on_node: OnNode | None = None,
 ) -> dict[str, Any]:
     """Sweep ``nodes``; returns the report (plain data, see the module docstring)."""
-    run_id = new_run_id()
+    run_id = new_run_id("sw")
     started_s = ports.clock()
     started = utc_now()
     t0 = time.monotonic()
@@ -245,17 +250,15 @@ def run_sweep(
     drains = [a for _, _, acts in decided.values() for a in acts if a.kind == "drain"]
     resumes = [a for _, _, acts in decided.values() for a in acts if a.kind == "resume"]
     site = ports.site
-    refused = trip(
-        [a.node for a in drains],
-        fleet_size=len(site.nodes()),
-        rack_of=lambda n: site.node(n).rack,
-        rack_sizes={r.name: len(r.nodes) for r in site.racks},
-        limits=options.breaker,
+    actuator = ports.actuator or Actuator(
+        ports.audit,
+        node_actions=ports.actions,
+        settings=options.action_settings,
+        topology=topology_of(site),
     )
     records = {node: new for node, (_, new, _) in decided.items()}
-    actions_out = _act(
-        ports, run_id, drains, resumes, refused, options.apply, records, previous, scheduler
-    )
+    actions_out = _act(ports, actuator, run_id, drains, resumes, options.apply, records, previous)
+    refused = next((a["message"] for a in actions_out if a["status"] == Status.REFUSED), None)
 
     node_entries = [
         _node_entry(found[n], decided[n][0], previous[n], records[n], scheduler) for n in nodes
@@ -296,8 +299,8 @@ def run_sweep(
             "remote_dcops": options.remote_dcops,
             "drain_after_failures": options.lifecycle.drain_after_failures,
             "resume_after_passes": options.lifecycle.resume_after_passes,
-            "max_drain_fleet": options.breaker.max_fleet,
-            "max_drain_rack": options.breaker.max_rack,
+            "max_drain_fleet": actuator.settings.max_drain_fleet,
+            "max_drain_rack": actuator.settings.max_drain_rack,
         },
     }
     save_run(ports.store, report, records, previous, write_state=options.apply)
@@ -342,102 +345,68 @@ def _node_entry(
 
 def _act(
     ports: SweepPorts,
+    actuator: Actuator,
     run_id: str,
     drains: Sequence[Action],
     resumes: Sequence[Action],
-    refused: str | None,
     apply: bool,
     records: dict[str, NodeRecord],
     previous: Mapping[str, NodeRecord],
-    scheduler: Mapping[str, SchedulerNodeState] | None,
 ) -> list[dict[str, Any]]:
-    """Apply (or, without ``apply``, describe) the actions; updates ``records`` in place."""
+    """Pass the lifecycle's actions to the actuator; updates ``records`` in place."""
+    source = Source("sweep", run_id)
+    who = ports.audit.actor
+    planned = [*drains, *resumes]
+    requests = [
+        ActionRequest.make(
+            a.kind,
+            a.node,
+            reason=a.reason if a.kind == "drain" else f"sweep {run_id}: clean",
+            source=source,
+            requested_by=who,
+            evidence=a.evidence,
+        )
+        for a in planned
+    ]
+    results = actuator.submit(requests, apply=apply)
     out: list[dict[str, Any]] = []
-    actions = ports.actions
-    if refused and drains:
-        nodes = compress([a.node for a in drains])
-        out.append(
-            {"action": "drain", "node": nodes, "reason": "", "outcome": "refused",
-             "message": refused, "evidence": []}
-        )  # fmt: skip
-        for a in drains:
-            records[a.node] = held_back(records[a.node])
-        if apply:
-            ports.audit.record(
-                "drain",
-                nodes,
-                outcome="refused",
-                evidence={"run_id": run_id, "circuit_breaker": refused},
-            )
-        drains = []
-    for a in drains:
-        entry = _entry(a)
-        if not apply:
-            entry["outcome"] = "dry-run"
-        elif actions is None:
-            entry["outcome"] = "skipped: no node-actions backend"
-            records[a.node] = held_back(records[a.node])
-        else:
-            entry["outcome"] = _do(partial(actions.drain, [a.node], a.reason))
-            if entry["outcome"] != "ok":
+    for a, result in zip(planned, results, strict=True):
+        if apply and result.status is not Status.DONE:
+            if a.kind == "drain":
                 records[a.node] = held_back(records[a.node])
-            ports.audit.record(
-                "drain",
-                a.node,
-                outcome=entry["outcome"],
-                evidence={"run_id": run_id, "reason": a.reason, "findings": list(a.evidence)},
-            )
-        out.append(entry)
-    for a in resumes:
-        entry = _entry(a)
-        if not apply:
-            entry["outcome"] = "dry-run"
-        elif actions is None:
-            entry["outcome"] = "skipped: no node-actions backend"
-            records[a.node] = resume_failed(previous[a.node], records[a.node])
-        else:
-            entry["outcome"] = _resume(actions, a.node)
-            if entry["outcome"] != "ok":
+            else:
                 records[a.node] = resume_failed(previous[a.node], records[a.node])
-            ports.audit.record(
-                "resume",
-                a.node,
-                outcome=entry["outcome"],
-                evidence={"run_id": run_id, "drain_reason": a.reason, "checks": list(a.evidence)},
-            )
-        out.append(entry)
+        out.append(
+            {
+                "action": a.kind,
+                "node": a.node,
+                "reason": a.reason,
+                "evidence": list(a.evidence),
+                "outcome": outcome(result),
+                "status": result.status.value,
+                "message": result.message,
+                "id": result.id,
+                "call": result.call,
+            }
+        )
     return out
 
 
-def _resume(actions: NodeActions, node: str) -> str:
-    """Resume ``node`` only if its reason still carries the dcops prefix right now."""
-    try:
-        now = actions.states([node]).get(node)
-    except DcopsError as exc:
-        return f"failed: {exc}"
-    if now is None or not now.drain:
-        return "skipped: no longer drained"
-    if not now.by_dcops:
-        return f"skipped: drained by someone else now ({now.reason})"
-    return _do(partial(actions.resume, [node]))
-
-
-def _entry(a: Action) -> dict[str, Any]:
-    return {"action": a.kind, "node": a.node, "reason": a.reason, "evidence": list(a.evidence)}
-
-
-def _do(call: Callable[[], object]) -> str:
-    try:
-        call()
-    except DcopsError as exc:
-        return f"failed: {exc}"
-    return "ok"
+def outcome(result: ActionResult) -> str:
+    """The short outcome of an action in the report: ok, dry-run, refused, skipped: why..."""
+    if result.status is Status.DONE:
+        return "ok"
+    if result.status in (Status.DRY_RUN, Status.REFUSED, Status.PENDING, Status.OBSERVED):
+        return result.status.value
+    return f"{result.status.value}: {result.message}"
 
 
 def exit_status(report: Mapping[str, Any]) -> int:
-    """0 all healthy, 1 unhealthy nodes found, 3 the circuit breaker refused drains."""
+    """0 all healthy, 1 unhealthy nodes found, 3 an action failed, 5 the breaker refused."""
     if report.get("circuit_breaker"):
-        return 3
+        return int(ExitCode.REFUSED)
+    if any(a.get("status") == Status.FAILED for a in report.get("actions", [])):
+        return int(ExitCode.INTERNAL)
     return 0 if report["status"] == "ok" else 1
 
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dcops.health.lifecycle import NodeRecord, NodeState
-from dcops.store import Store, utc_now
+from dcops.store import Store, runs, utc_now
 
 
 def load_records(store: Store, nodes: Sequence[str]) -> dict[str, tuple[NodeRecord, str]]:
@@ -47,45 +47,34 @@ def save_run(
     write_state: bool,
 ) -> None:
     now = utc_now()
+    rows = [
+        runs.ResultRow(
+            node=node["node"],
+            gpu=f["gpu"],
+            check=f["check"],
+            metric=f["metric"],
+            value=runs.number(f["value"]),
+            threshold=runs.number(f["threshold"]),
+            status="pass" if f["status"] == "ok" else f["status"],
+            message=f["message"],
+            details=f["evidence"] or {},
+        )
+        for node in report["nodes"]
+        for f in node["checks"]
+    ]
+    run = runs.RunRecord(
+        run_id=report["run_id"],
+        kind="sweep",
+        started_at=report["started_at"],
+        finished_at=report["finished_at"],
+        status=report["status"],
+        sku=report["sku"],
+        targets=report["targets"],
+        params=report["params"],
+        summary=report,
+    )
     with store.transaction() as conn:
-        conn.execute(
-            "INSERT INTO runs (run_id, kind, started_at, finished_at, status, sku, targets,"
-            " params, summary) VALUES (?, 'sweep', ?, ?, ?, ?, ?, ?, ?)",
-            (
-                report["run_id"],
-                report["started_at"],
-                report["finished_at"],
-                report["status"],
-                report["sku"],
-                report["targets"],
-                json.dumps(report["params"]),
-                json.dumps(report),
-            ),
-        )
-        rows = []
-        for node in report["nodes"]:
-            for f in node["checks"]:
-                value = f["value"] if isinstance(f["value"], int | float) else None
-                threshold = f["threshold"] if isinstance(f["threshold"], int | float) else None
-                rows.append(
-                    (
-                        report["run_id"],
-                        node["node"],
-                        f["gpu"],
-                        f["check"],
-                        f["metric"],
-                        value,
-                        threshold,
-                        "pass" if f["status"] == "ok" else f["status"],
-                        f["message"],
-                        json.dumps(f["evidence"], default=str),
-                    )
-                )
-        conn.executemany(
-            'INSERT INTO results (run_id, node, gpu, "check", metric, value, threshold, status,'
-            " message, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
+        runs.save_run(conn, run, rows)
         if not write_state:
             return
         for node, rec in records.items():

@@ -38,6 +38,8 @@ class StoredNodeActions(RecordingNodeActions):
         self.store = store
         rows = store.conn.execute("SELECT * FROM sim_scheduler").fetchall()
         known = set(self._nodes)
+        stored = {row["node"] for row in rows}
+        self._save([n for n in self._nodes if n not in stored])  # every node, for later commands
         for row in rows:
             if row["node"] in known or not known:
                 self._nodes[row["node"]] = SchedulerNodeState(

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dcops.health.base import CheckResult, CheckStatus
-from dcops.health.breaker import BreakerLimits, trip
 from dcops.health.lifecycle import (
     LifecyclePolicy,
     NodeRecord,
@@ -186,22 +185,3 @@ def test_sequences_against_a_scheduler_that_obeys(
         assert (rec.state in (NodeState.DRAINED, NodeState.REPAIR)) == (
             view is SchedulerView.DCOPS_DRAIN
         )
-
-
-@given(st.integers(1, 60), st.integers(2, 5))
-def test_breaker_never_lets_more_than_the_share_through(count: int, racks: int) -> None:
-    nodes = [f"r{r}-t{t:02d}" for r in range(racks) for t in range(18)]
-    to_drain = nodes[:count]
-    limits = BreakerLimits(max_fleet=0.25, max_rack=0.34)
-    why = trip(
-        to_drain,
-        fleet_size=len(nodes),
-        rack_of=lambda n: n.split("-")[0],
-        rack_sizes={f"r{r}": 18 for r in range(racks)},
-        limits=limits,
-    )
-    if why is None:
-        assert count <= 1 or count <= 0.25 * len(nodes)
-        assert count <= 1 or count <= 0.34 * 18
-    else:
-        assert why.startswith("circuit breaker:")

@@ -50,6 +50,14 @@ def test_sim_dry_run_json_exit_1(tmp_path: Path) -> None:
         "node": "sim-r01-t03",
         "reason": "dcops: t-smi: GPU fell off the bus (XID 79)",
         "outcome": "dry-run",
+        "status": "dry-run",
+        "message": "",
+        "id": None,
+        "call": [
+            "recording.drain",
+            "sim-r01-t03",
+            "reason=dcops: t-smi: GPU fell off the bus (XID 79)",
+        ],
         "evidence": None,
     }
     assert report["checks"] == ["t-smi", "t-flag"]
@@ -76,10 +84,10 @@ def test_healthy_sim_exit_0_and_human_summary(tmp_path: Path) -> None:
     assert "OK" in result.stdout and "18 ok" in result.stdout
 
 
-def test_breaker_exit_3_with_alert(tmp_path: Path) -> None:
+def test_breaker_exit_5_with_alert(tmp_path: Path) -> None:
     faults = [{"node": "sim-r01-t[01-08]", "kind": "xid", "gpu": 0, "code": 79}]
     result = invoke(tmp_path, "--sim", scenario(tmp_path, faults), "--apply", "--json")
-    assert result.exit_code == 3
+    assert result.exit_code == 5
     assert "ALERT: circuit breaker: 8 of 18 nodes" in result.stderr
     assert json.loads(result.stdout)["circuit_breaker"].startswith("circuit breaker")
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from dcops.actions import ActionSettings
 from dcops.health.base import Check, check_names, get_check, get_checks
-from dcops.health.breaker import BreakerLimits
 from dcops.health.sweep import SweepOptions, SweepPorts, exit_status, run_sweep
 from dcops.health.textfile import render, write
 from dcops.node_actions import RecordingNodeActions
@@ -94,9 +94,10 @@ def test_xid79_drains_at_once_with_evidence_and_audit(fleet: SimFleet, store: St
     assert drain["outcome"] == "ok" and drain["reason"].startswith("dcops: t-smi:")
     state = actions.states([T(3)])[T(3)]
     assert state.drain and state.by_dcops
-    (rec,) = AuditLog(store).records(action="drain")
-    assert rec.target == T(3) and rec.outcome == "ok"
-    assert rec.evidence["findings"][0]["message"] == "GPU fell off the bus (XID 79)"
+    intent, rec = AuditLog(store).records(action="drain")  # intent before the call, outcome after
+    assert (intent.outcome, rec.target, rec.outcome) == ("started", T(3), "ok")
+    assert intent.evidence["evidence"][0]["message"] == "GPU fell off the bus (XID 79)"
+    assert rec.evidence["action_id"] == drain["id"] and rec.evidence["source"].startswith("sweep:")
 
 
 def test_non_fatal_suspect_then_drain_then_repair_then_resume(
@@ -125,7 +126,12 @@ def test_non_fatal_suspect_then_drain_then_repair_then_resume(
     assert [(a["action"], a["outcome"]) for a in fourth["actions"]] == [("resume", "ok")]
     assert actions.states([T(5)])[T(5)].in_service
     assert by_node(fourth)[T(5)]["state"] == "ok"
-    assert [r.action for r in AuditLog(store).records()] == ["drain", "resume"]
+    assert [(r.action, r.outcome) for r in AuditLog(store).records()] == [
+        ("drain", "started"),
+        ("drain", "ok"),
+        ("resume", "started"),
+        ("resume", "ok"),
+    ]
 
 
 def test_admin_drained_node_is_never_resumed_nor_redrained(fleet: SimFleet, store: Store) -> None:
@@ -162,13 +168,16 @@ def test_circuit_breaker_drains_none_and_alerts(fleet: SimFleet, store: Store) -
     report = sweep(fleet, store, actions)
     assert report["circuit_breaker"].startswith("circuit breaker: 7 of 18 nodes of rack r01")
     assert actions.log == []
-    assert report["actions"][0]["outcome"] == "refused"
-    assert exit_status(report) == 3
-    (rec,) = AuditLog(store).records(action="drain")
-    assert rec.outcome == "refused"
+    assert {a["outcome"] for a in report["actions"]} == {"refused"}
+    assert exit_status(report) == 5
+    recs = AuditLog(store).records(action="drain")
+    assert sorted(r.target for r in recs) == [T(t) for t in range(1, 8)]
+    assert {r.outcome for r in recs} == {"refused"}
     # the nodes stay suspect (in service), so the next sweep tries again
     assert {by_node(report)[T(t)]["state"] for t in range(1, 8)} == {"suspect"}
-    again = sweep(fleet, store, actions, breaker=BreakerLimits(max_fleet=1, max_rack=1))
+    again = sweep(
+        fleet, store, actions, action_settings=ActionSettings(max_drain_fleet=1, max_drain_rack=1)
+    )
     assert len([a for a in again["actions"] if a["outcome"] == "ok"]) == 7
 
 

@@ -87,7 +87,12 @@ def test_xid79_drains_then_resumes_and_admin_drain_is_left_alone(
         assert wait_until(lambda: actions.states([FAULTY])[FAULTY].in_service, timeout_s=20)
         admin = actions.states([ADMIN])[ADMIN]
         assert admin.drain and admin.reason == "admin: RMA ticket 4711"
-        assert [r.action for r in AuditLog(store).records()] == ["drain", "resume"]
+        assert [(r.action, r.outcome) for r in AuditLog(store).records()] == [
+            ("drain", "started"),
+            ("drain", "ok"),
+            ("resume", "started"),
+            ("resume", "ok"),
+        ]
 
 
 def test_partition_nodes_from_sinfo(slurm_cluster: SlurmCluster) -> None:

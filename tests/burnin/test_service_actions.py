@@ -1,0 +1,78 @@
+"""burnin.service acts only through the actuator: re-read ownership at resume time, errors never
+drain, one run-level error when most targets could not be tested."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from burnin.profiles import load_thresholds
+from burnin.service import ActionPolicy, execute, run_error
+from burnin.suite import SuiteOptions, sim_ports
+from dcops.actions import Actuator, topology_of
+from dcops.node_actions import RecordingNodeActions
+from dcops.sim import Fault, SimFleet
+from dcops.store import AuditLog, Store
+
+NODE = "sim-r01-t04"
+
+
+def _run(fleet: SimFleet, store: Store, sched: RecordingNodeActions, **kw: object) -> dict:  # type: ignore[type-arg]
+    policy = ActionPolicy(apply=True, recheck=bool(kw.pop("recheck", False)))
+    nodes = tuple(kw.pop("nodes", fleet.site.nodes()))  # type: ignore[call-overload]
+    actuator = Actuator(AuditLog(store, actor="t"), node_actions=sched,
+                        topology=topology_of(fleet.site))  # fmt: skip
+    return execute(
+        sim_ports(fleet),
+        load_thresholds(fleet.site.sku),
+        SuiteOptions(nodes=nodes, probe_timeout_s=0.05),
+        store=store,
+        actuator=actuator,
+        policy=policy,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_recheck_rereads_the_scheduler_before_resuming(tmp_path: Path) -> None:
+    with SimFleet.from_dict({"racks": 1, "seed": 2}) as fleet, Store(tmp_path / "s.db") as store:
+        sched = RecordingNodeActions(fleet.site.nodes())
+        fleet.inject(Fault(kind="ecc", node=NODE, gpus=(3,), uncorrectable=1))
+        first = _run(fleet, store, sched)
+        assert [(a["nodes"], a["outcome"]) for a in first["actions"]] == [(NODE, "ok")]
+        fleet.repair(NODE)
+
+        def operator_redrains(stage: str, done: int, total: int) -> None:
+            # while the recheck runs (hours on a real fleet), an operator takes the node over
+            if not sched.states([NODE])[NODE].reason.startswith("admin"):
+                sched.drain([NODE], "admin: keep out, RMA 4711")
+
+        second = _run(fleet, store, sched, recheck=True, nodes=[NODE], progress=operator_redrains)
+        assert second["status"] == "pass"
+        [resume] = second["actions"]
+        assert resume["action"] == "resume" and resume["status"] == "skipped"
+        assert "someone else (admin: keep out, RMA 4711)" in resume["message"]
+        state = sched.states([NODE])[NODE]
+        assert state.drain and state.reason == "admin: keep out, RMA 4711"
+
+
+def test_errors_never_drain(tmp_path: Path) -> None:
+    with SimFleet.from_dict({"racks": 1, "seed": 2}) as fleet, Store(tmp_path / "s.db") as store:
+        sched = RecordingNodeActions(fleet.site.nodes())
+        fleet.inject(Fault(kind="unreachable", node="sim-r01-t02"))
+        report = _run(fleet, store, sched)
+        assert report["summary"]["error"] == 1
+        assert report["actions"] == [] and report["run_error"] is None
+        assert not any(s.drain for s in sched.states().values())
+
+
+def test_most_targets_in_error_is_one_run_level_error() -> None:
+    def node(name: str, status: str) -> dict[str, object]:
+        message = f"{name} not tested during gemm: Slurm allocation: timeout"
+        reason = {"check": "reachability", "status": "error", "value": "backend"}
+        reason["message"] = message
+        return {"node": name, "status": status, "reasons": [reason] if status == "error" else []}
+
+    report = {"nodes": [node("a", "error"), node("b", "error"), node("c", "pass")]}
+    why = run_error(report)
+    assert why is not None and why.startswith("2 of 3 nodes could not be tested")
+    assert "dcops or its backend failed" in why
+    assert run_error({"nodes": [node("a", "error"), node("b", "pass")]}) is None
