@@ -76,6 +76,7 @@ def execute(
         suite, run_id=run_id, sku=ports.site.sku, started_at=started, finished_at=utc_now()
     )
     report["kind"] = "recheck" if policy.recheck else "burnin"
+    report["apply"] = policy.apply
     report["targets"] = compress(list(options.nodes))
     report["run_error"] = run_error(report)
     results = actuator.submit(requests(report, policy), apply=policy.apply, force=policy.force)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from dcops.errors import BusyError, RefusedError, UnknownNameError
 from dcops.store import Store
+from dcops.store import runs as store_runs
 from dcops.store.db import utc_now
 from runbooks.model import Runbook, Step
 
@@ -36,7 +36,7 @@ class Limits:
 
 
 def new_run_id() -> str:
-    return f"rb-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+    return store_runs.new_run_id("rb")
 
 
 def _steps(book: Runbook) -> list[tuple[str, Step]]:

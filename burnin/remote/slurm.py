@@ -329,4 +329,3 @@ def _one_node(gpus: Sequence[GpuRef]) -> str:
     if len(nodes) != 1:
         raise ValueError(f"one GEMM call burns one node's GPUs, got {sorted(nodes)}")
     return nodes.pop()
-

@@ -98,10 +98,13 @@ def topology_of(site: object) -> Topology:
     return Topology(fleet=site.nodes(), rack_of=rack_of, rack_sizes=racks)
 
 
-def exit_code(results: Iterable[ActionResult]) -> ExitCode:
-    """REFUSED (5) if the breaker refused anything, INTERNAL (3) if an action failed, else OK."""
+def exit_code(results: Iterable[ActionResult], *, applied: bool = True) -> ExitCode:
+    """REFUSED (5) if the breaker refused anything, INTERNAL (3) if an action failed, else OK.
+
+    A dry run (``applied=False``) reports what the breaker would refuse but exits OK.
+    """
     items = list(results)
-    if any(r.status is Status.REFUSED for r in items):
+    if applied and any(r.status is Status.REFUSED for r in items):
         return ExitCode.REFUSED
     if any(r.status is Status.FAILED for r in items):
         return ExitCode.INTERNAL

@@ -244,6 +244,15 @@ def run(
             lock.release()
         for close in reversed(closers):
             close()
+    _outputs(report, remote=remote, report_dir=report_dir, textfile_dir=textfile_dir)
+    emit(report, as_json, lambda console: _render(console, report))
+    ctx.exit(exit_status(report))
+
+
+def _outputs(
+    report: dict[str, Any], *, remote: bool, report_dir: str | None, textfile_dir: str | None
+) -> None:
+    """The probe note, the HTML report and the textfiles, added to ``report``."""
     if remote and not report["params"].get("probe"):
         from burnin.remote.ports import PROBE_NOTE
 
@@ -256,8 +265,6 @@ def run(
         from burnin.textfile import write as write_textfile
 
         report["textfiles"] = [str(p) for p in write_textfile(textfile_dir, report)]
-    emit(report, as_json, lambda console: _render(console, report))
-    ctx.exit(exit_status(report))
 
 
 def exit_status(report: dict[str, Any]) -> int:
@@ -265,7 +272,7 @@ def exit_status(report: dict[str, Any]) -> int:
     from dcops.actions import Status
 
     statuses = {a.get("status") for a in report["actions"]}
-    if Status.REFUSED in statuses:
+    if Status.REFUSED in statuses and report.get("apply"):
         return ExitCode.REFUSED
     if report.get("run_error") or Status.FAILED in statuses:
         return ExitCode.INTERNAL

@@ -56,12 +56,14 @@ def _submit(
     return make_actuator(ctx, audit, actions, site).submit([request], apply=apply, force=force)
 
 
-def _finish(ctx: click.Context, results: list[ActionResult], as_json: bool) -> None:
+def _finish(
+    ctx: click.Context, results: list[ActionResult], as_json: bool, *, applied: bool
+) -> None:
     from dcops.actions import exit_code
 
     data = [r.to_dict() for r in results]
     emit(data, as_json, lambda c: render_results(c, data))
-    ctx.exit(int(exit_code(results)))
+    ctx.exit(int(exit_code(results, applied=applied)))
 
 
 def render_results(console: Console, data: list[dict[str, Any]]) -> None:
@@ -106,7 +108,7 @@ def drain(
         raise InputError("reasons starting with 'dcops:' are dcops' own; write your own reason")
     where = {"scenario": scenario, "site_path": site_path, "backend": backend}
     results = _submit(ctx, "drain", hostlist, text, apply=apply, force=force, where=where)
-    _finish(ctx, results, as_json)
+    _finish(ctx, results, as_json, applied=apply)
 
 
 @node.command("resume")
@@ -129,7 +131,7 @@ def resume(
     """Return HOSTLIST to service (any drain: you are the operator)."""
     where = {"scenario": scenario, "site_path": site_path, "backend": backend}
     results = _submit(ctx, "resume", hostlist, reason, apply=apply, force=False, where=where)
-    _finish(ctx, results, as_json)
+    _finish(ctx, results, as_json, applied=apply)
 
 
 @node.command("status")

@@ -403,7 +403,7 @@ def outcome(result: ActionResult) -> str:
 
 def exit_status(report: Mapping[str, Any]) -> int:
     """0 all healthy, 1 unhealthy nodes found, 3 an action failed, 5 the breaker refused."""
-    if report.get("circuit_breaker"):
+    if report.get("circuit_breaker") and report.get("apply"):
         return int(ExitCode.REFUSED)
     if any(a.get("status") == Status.FAILED for a in report.get("actions", [])):
         return int(ExitCode.INTERNAL)

@@ -39,10 +39,12 @@ def test_burnin_apply_then_report_then_plan_then_repair(tmp_path: Path) -> None:
     assert rep.returncode == 0, rep.stderr
     data = json.loads(rep.stdout)
     out = {t["node"]: t for r in data["racks"] for t in r["trays_out"]}
-    assert set(out) == drained == {
+    assert set(out) == {
         "sim-r01-t05", "sim-r01-t09", "sim-r01-t14", "sim-r01-t17",
         "sim-r02-t03", "sim-r02-t11", "sim-r02-t16", "sim-r02-t18",
     }  # fmt: skip
+    # an unreachable tray is an error, never evidence for a drain: burn-in drains the other six
+    assert drained == set(out) - {"sim-r01-t17", "sim-r02-t18"}
     assert {n for n, t in out.items() if t["owner"] == "unreachable"} == {
         "sim-r01-t17",
         "sim-r02-t18",

@@ -32,8 +32,8 @@ from typing import Any
 import pytest
 import yaml
 
+from dcops.actions import ActionSettings
 from dcops.health.base import get_check
-from dcops.health.breaker import BreakerLimits
 from dcops.health.sweep import SweepOptions, SweepPorts, run_sweep
 from dcops.health.textfile import write as write_sweep
 from dcops.node_actions import RecordingNodeActions
@@ -160,7 +160,10 @@ def _sweep_textfile(folder: Path, tmp: Path) -> dict[str, Any]:
         for node in ("sim-r01-t07", "sim-r01-t08"):
             fleet.inject(Fault(kind="xid", node=node, gpus=(0,), code=79))
         options = SweepOptions(
-            apply=True, timeout_s=5, mode="sim", breaker=BreakerLimits(max_fleet=0.05)
+            apply=True,
+            timeout_s=5,
+            mode="sim",
+            action_settings=ActionSettings(max_drain_fleet=0.05),
         )
         report = run_sweep(ports, fleet.site.nodes(), options)
     assert report["circuit_breaker"], "the breaker must refuse the second sweep's drains"
