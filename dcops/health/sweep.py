@@ -39,6 +39,7 @@ from dcops.actions import (
     Actuator,
     Source,
     Status,
+    origin_of_reason,
     topology_of,
 )
 from dcops.errors import DcopsError, ExitCode, SchedulerError
@@ -144,7 +145,15 @@ def consistency(
         if state is None:
             note(name, "not-in-scheduler", "the scheduler does not know this node")
             continue
-        if state.drain and state.by_dcops and status in HEALTHY and ("resume", name) not in done:
+        burnin_drain = state.drain and origin_of_reason(state.reason) == "burnin"
+        if burnin_drain and status in HEALTHY and ("resume", name) not in done:
+            note(
+                name,
+                "burnin-drained-but-healthy",
+                f"drained by burn-in ({state.reason}): a sweep cannot see what burn-in "
+                "found; only a passing `dcops burnin run --recheck --apply` returns it",
+            )
+        elif state.drain and state.by_dcops and status in HEALTHY and ("resume", name) not in done:
             note(
                 name,
                 "dcops-drained-but-healthy",

@@ -61,6 +61,8 @@ def test_a_sweep_never_resumes_a_burnin_drain(tmp_path: Path) -> None:
     assert resume["status"] == "skipped"
     assert "taken out by burnin" in resume["message"]
     assert "only a burnin recheck that passes returns it, not a sweep" in resume["message"]
+    notes = {(c["node"], c["kind"]) for c in report["consistency"]}
+    assert ("sim-r01-t09", "burnin-drained-but-healthy") in notes
     row = status(tmp_path, clean, "sim-r01-t09")
     assert row["drained"] and row["by_dcops"] and row["reason"].startswith("dcops: burnin")
     # the recheck, the same kind of evidence, does return it
