@@ -18,7 +18,7 @@ from typing import Any
 from dcops.actions import ActionRequest, Source, evidence
 from dcops.errors import InputError
 from runbooks.context import EngineContext
-from runbooks.model import Runbook, Step, parse_runbook
+from runbooks.model import Runbook, Step, parse_stored
 from runbooks.plan import values_for
 from runbooks.runs import (
     TERMINAL,
@@ -101,7 +101,7 @@ def drive(ctx: EngineContext, run_id: str) -> dict[str, Any]:
         return run
     if not run["apply"]:
         return run
-    book = parse_runbook(run["definition"], f"run {run_id}")
+    book = parse_stored(run["definition"])
     values = values_for(book, run["node"], run["params"].get("values", {}))
     values["run_id"] = run_id
     update_run(ctx.store, run_id, status="running")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,17 @@ def parse_runbook(data: Any, path: str) -> Runbook:
         version=int(data.get("version", 1)),
         raw=data,
     )
+
+
+@lru_cache(maxsize=256)
+def _stored(text: str) -> Runbook:
+    return parse_runbook(json.loads(text), "stored run")
+
+
+def parse_stored(definition: Any) -> Runbook:
+    """A runbook as a run stored it (validated once per distinct definition, then cached)."""
+    text = definition if isinstance(definition, str) else json.dumps(definition, sort_keys=True)
+    return _stored(text)
 
 
 def _strings(value: Any) -> list[str]:

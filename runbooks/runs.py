@@ -231,7 +231,7 @@ def held_nodes(store: Store, nodes: Iterable[str]) -> dict[str, str]:
 
 def destructive_in_rack(store: Store, rack: str, run_id: str) -> list[str]:
     """Other runs in ``rack`` past a destructive step (reboot, GPU reset...) and not finished."""
-    from runbooks.model import parse_runbook
+    from runbooks.model import parse_stored
 
     marks = ",".join("?" for _ in ACTIVE)
     rows = store.conn.execute(
@@ -241,7 +241,7 @@ def destructive_in_rack(store: Store, rack: str, run_id: str) -> list[str]:
     ).fetchall()
     out = []
     for row in rows:
-        book = parse_runbook(json.loads(row["definition"]), row["run_id"])
+        book = parse_stored(row["definition"])
         destructive = {s.name for s in book.steps if s.destructive}
         started = store.conn.execute(
             "SELECT name FROM runbook_steps WHERE run_id = ?"
