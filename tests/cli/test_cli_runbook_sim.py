@@ -14,8 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dcops.actions import Actuator
-from dcops.store import AuditLog, Store
 from tests.cli.test_cli_core import dcops
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,9 +30,10 @@ def _json(*args: str, code: int = 0) -> Any:
 def _approve(run: dict[str, Any]) -> None:
     assert run["status"] == "waiting_approval", run
     (action,) = [s["action_id"] for s in run["steps"] if s["status"] == "waiting_approval"]
-    db = Path(os.environ["XDG_DATA_HOME"]) / "dcops" / "state.db"
-    with Store(db) as store:  # what `dcops actions approve` does
-        assert Actuator(AuditLog(store), node_actions=None).approve(action, "bob").ok
+    pending = _json("actions", "list", "--pending", "--json")
+    assert [a["id"] for a in pending] == [action]
+    (done,) = _json("actions", "approve", action, "--json")
+    assert done["status"] == "done", done
 
 
 def test_xid79_tray_returns_and_ecc_tray_escalates() -> None:

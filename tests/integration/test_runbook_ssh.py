@@ -3,8 +3,7 @@
 Each test runs ``dcops`` as a real process against node names the rig's
 ssh_config maps to its sshd (commands run on this machine as the test user),
 with a site runbook directory of small runbooks written for the test.
-Approvals go through the actuator's queue (``Actuator.approve``, what
-``dcops actions approve`` calls).
+Approvals go through the actuator's queue (``dcops actions approve``).
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ from typing import Any
 
 import pytest
 
-from dcops.actions import Actuator
-from dcops.store import AuditLog, Store
 from tests.rig.ssh import SshdRig
 
 pytestmark = [pytest.mark.ssh, pytest.mark.timeout(120)]
@@ -92,9 +89,8 @@ def _json(proc: subprocess.CompletedProcess[str]) -> Any:
 
 
 def _approve(env: dict[str, str], action_id: str) -> str:
-    with Store(Path(env["data"]) / "state.db") as store:
-        result = Actuator(AuditLog(store, actor="bob"), node_actions=None).approve(action_id, "bob")
-    return result.status.value
+    (result,) = _json(_dcops(env, "--actor", "bob", "actions", "approve", action_id, "--json"))
+    return str(result["status"])
 
 
 def _remote_sleepers(tag: str) -> list[str]:
