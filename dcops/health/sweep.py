@@ -313,7 +313,35 @@ def run_sweep(
         },
     }
     save_run(ports.store, report, records, previous, write_state=options.apply)
+    if options.apply:
+        _audit_lifecycle(ports.audit, run_id, records, previous)
     return report
+
+
+def _audit_lifecycle(
+    audit: AuditLog,
+    run_id: str,
+    records: Mapping[str, NodeRecord],
+    previous: Mapping[str, NodeRecord],
+) -> None:
+    """Every lifecycle state change is an audited event (the node_state row alone is not)."""
+    for node, rec in records.items():
+        old = previous.get(node)
+        before = old.state if old is not None else None
+        if before is rec.state:
+            continue
+        audit.record(
+            "node.lifecycle",
+            node,
+            outcome="ok",
+            evidence={
+                "from": None if before is None else before.value,
+                "to": rec.state.value,
+                "run_id": run_id,
+                "reason": rec.reason,
+                "drained_by_dcops": rec.drained_by_dcops,
+            },
+        )
 
 
 def _scheduler_states(

@@ -126,11 +126,24 @@ def test_non_fatal_suspect_then_drain_then_repair_then_resume(
     assert [(a["action"], a["outcome"]) for a in fourth["actions"]] == [("resume", "ok")]
     assert actions.states([T(5)])[T(5)].in_service
     assert by_node(fourth)[T(5)]["state"] == "ok"
-    assert [(r.action, r.outcome) for r in AuditLog(store).records()] == [
+    records = AuditLog(store).records()
+    assert [(r.action, r.outcome) for r in records if r.action != "node.lifecycle"] == [
         ("drain", "started"),
         ("drain", "ok"),
         ("resume", "started"),
         ("resume", "ok"),
+    ]
+    # every lifecycle state change is an audited event too
+    changes = [
+        (r.evidence["from"], r.evidence["to"])
+        for r in records
+        if r.action == "node.lifecycle" and r.target == T(5)
+    ]
+    assert changes == [
+        ("ok", "suspect"),
+        ("suspect", "drained"),
+        ("drained", "repair"),
+        ("repair", "ok"),
     ]
 
 
