@@ -38,11 +38,14 @@ def _render_run(console: Console, run: dict[str, Any]) -> None:
         )
 
 
-def _emit_runs(ctx: click.Context, runs: list[dict[str, Any]], as_json: bool) -> None:
+def _emit_runs(
+    ctx: click.Context, runs: list[dict[str, Any]], as_json: bool, *, many: bool = False
+) -> None:
+    """One run as an object; runs of several nodes (``many``) as a list."""
     from runbooks.engine import view
 
     views = [view(r) for r in runs]
-    data: Any = views[0] if len(views) == 1 else views
+    data: Any = views if many else views[0]
 
     def render(console: Console) -> None:
         for v in views:
@@ -125,30 +128,45 @@ def run(
             }
             for n in targets
         ]
-        emit(data[0] if len(data) == 1 else data, as_json, render=lambda c: c.print_json(data=data))
+        emit(data[0] if len(data) == 1 else data, as_json, render=lambda c: _render_plan(c, data))
         return
+    from dcops.errors import DcopsError
     from runbooks.engine import start
 
+    errors: list[DcopsError] = []
+
     def work(engine: Any) -> list[dict[str, Any]]:
-        site_nodes = None
         out = []
+        extra = _extra(scenario)
         for node in targets:
-            out.append(
-                start(
-                    engine,
-                    book,
-                    node,
-                    values=given,
-                    autonomy=autonomy,
-                    why=why,
-                    extra=_extra(scenario),
+            try:
+                out.append(
+                    start(engine, book, node, values=given, autonomy=autonomy, why=why, extra=extra)
                 )
-            )
-        del site_nodes
+            except DcopsError as exc:
+                if len(targets) == 1:
+                    raise
+                errors.append(exc)  # one node held or refused: the others still run
         return out
 
     runs = _with_engine(ctx, scenario, work, site_path=site_path)
-    _emit_runs(ctx, runs, as_json)
+    for exc in errors:
+        click.echo(f"dcops: error: {exc}", err=True)
+    if runs:
+        _emit_runs(ctx, runs, as_json, many=len(targets) > 1)
+    if errors:
+        ctx.exit(int(errors[0].exit_code))
+
+
+def _render_plan(console: Console, data: list[dict[str, Any]]) -> None:
+    from dcops.cli.runbook import _render_line
+
+    for item in data:
+        console.print(f"[bold]{item['runbook']}[/] on {item['node']} (plan; --apply runs it)")
+        steps: list[dict[str, Any]] = item["steps"]
+        for i, line in enumerate(steps, 1):
+            console.print(f" {i:>2}. \\[{line['phase']}] {line['name']} ({line['kind']})")
+            _render_line(console, line)
 
 
 def _extra(scenario: str | None) -> dict[str, Any]:
