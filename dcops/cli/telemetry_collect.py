@@ -8,7 +8,6 @@ samples are stored); 2 bad option or input; 3 NVML, Slurm or the store failed.
 
 from __future__ import annotations
 
-import json
 import signal
 import socket
 import subprocess
@@ -368,10 +367,9 @@ def map_jobs(
             except SchedulerError as exc:
                 raise InputError(f"{file}: {exc}") from exc
         else:
-            try:
-                doc = json.loads(text)
-            except ValueError as exc:
-                raise InputError(f"{file}: not JSON ({exc})") from exc
+            from dcops.docload import load_json
+
+            doc = load_json(text, source=str(file))  # bounded: depth, big ints -> exit 2
             if source == "pods":
                 if not isinstance(doc, Mapping):
                     raise InputError(f"{file}: not a pod list (expected a JSON object)")

@@ -181,4 +181,6 @@ class SacctImporter:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LocatedInputError(where, f"not JSON ({exc.msg})", line=exc.lineno) from exc
+        except (ValueError, RecursionError) as exc:  # 4,300+ digit integers, deep nesting
+            raise LocatedInputError(where, f"not usable JSON ({str(exc)[:120]})") from exc
         return records_from_doc(doc, where, options)
