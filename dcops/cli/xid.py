@@ -64,3 +64,78 @@ def _runbook_for(bucket: str, code: int) -> str | None:
     from runbooks.library import pick_for_xid
 
     return pick_for_xid(code, bucket)
+
+
+@xid.command("incidents")
+@click.argument("log", type=click.File("r"))
+@click.option("--node", default="localhost", show_default=True, help="Node of lines without one.")
+@click.option(
+    "--window",
+    "window_s",
+    type=click.FloatRange(0),
+    default=300.0,
+    show_default=True,
+    help="Repeats of one XID on one GPU within this many seconds are one event.",
+)
+@click.option(
+    "--burst",
+    "burst_s",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="Events starting within this many seconds form one burst.",
+)
+@json_option
+def incidents(log: Any, node: str, window_s: float, burst_s: float, as_json: bool) -> None:
+    """Group the XID lines of a kernel LOG (file or -) into incidents: repeats counted,
+    sympathetic XIDs attached to their origin, one job crash one incident.
+
+    Lines may carry a Unix time and host first (``journalctl -o short-unix``);
+    others are taken in order, one second apart, on --node.
+    """
+    from dcops.xid.events import XidOccurrence, dedupe, group
+    from dcops.xid.explain import line_buckets
+    from dcops.xid.line import find_xid
+
+    found: list[XidOccurrence] = []
+    lines = 0
+    for i, raw in enumerate(log):
+        line = find_xid(raw)
+        if line is None:
+            continue
+        lines += 1
+        parts = raw.split()
+        when, host = float(i), node
+        if parts and _is_float(parts[0]):
+            when = float(parts[0])
+            host = parts[1] if len(parts) > 2 and not parts[1].startswith("NVRM") else node
+        bucket = line_buckets(line)[0]
+        found.append(XidOccurrence(host, line.pci, line.code, when, line.message, bucket))
+    groups = group(dedupe(found, window_s), burst_s)
+    data: dict[str, Any] = {
+        "lines": lines,
+        "incidents": [
+            {**g.to_dict(), "runbook": _runbook_for(g.immediate, g.codes[0]) if g.codes else None}
+            for g in groups
+        ],
+    }
+
+    def render(console: Console) -> None:
+        console.print(f"{lines} XID line(s) -> {len(groups)} incident(s)")
+        for item in data["incidents"]:
+            where = item["node"] or "(job-wide)"
+            console.print(
+                f"  {where}: XID {item['xids'] or '-'} -> {item['immediate']} "
+                f"[{item['lines']} line(s), {len(item['sympathetic'])} sympathetic] "
+                f"runbook {item['runbook'] or '-'}: {item['why']}"
+            )
+
+    emit(data, as_json, render=render)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
