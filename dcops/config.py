@@ -102,6 +102,8 @@ class RunbooksConfig:
     max_per_rack: int = 1  # runs acting at once in one rack
     max_fleet: int = 64  # runs acting at once in the fleet
     management_host: str | None = None  # where `host: management` command steps run (SSH)
+    burnin_python: str = "python3"  # burnin steps over SSH: Python on the node (dcops, torch)
+    burnin_thresholds: str | None = None  # burnin steps: a thresholds file (default: the SKU's)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,10 @@ class NodeChecker(Protocol):
 
 @runtime_checkable
 class Recertifier(Protocol):
-    def recertify(self, node: str, *, timeout_s: float) -> Verification:
-        """Burn ``node`` in again; passed when every GPU and the node pass."""
+    def recertify(
+        self, node: str, *, timeout_s: float, rounds: int | None = None,
+        duration_s: float | None = None,
+    ) -> Verification:  # fmt: skip
+        """Burn ``node`` in again (GEMM ``rounds`` of ``duration_s``, None: the SKU profile's);
+        passed when every GPU and the node pass."""
         ...

@@ -119,7 +119,12 @@ def _burnin(
 ) -> StepResult:
     if ctx.recertifier is None:
         return StepResult("failed", "error: no burn-in available to re-certify")
-    v = ctx.recertifier.recertify(run["node"], timeout_s=step.timeout_s)
+    v = ctx.recertifier.recertify(
+        run["node"],
+        timeout_s=step.timeout_s,
+        rounds=spec.get("rounds"),
+        duration_s=spec.get("duration_s"),
+    )
     ev = v.to_dict()
     if v.error:
         return StepResult("failed", f"error: the burn-in could not run: {v.error}", ev)

@@ -76,33 +76,46 @@ class SimRecertifier:
     def __init__(self, fleet: SimFleet) -> None:
         self.fleet = fleet
 
-    def recertify(self, node: str, *, timeout_s: float) -> Verification:
+    def recertify(
+        self, node: str, *, timeout_s: float, rounds: int | None = None,
+        duration_s: float | None = None,
+    ) -> Verification:  # fmt: skip
         from burnin.profiles import load_thresholds
         from burnin.suite import SuiteOptions, run_suite, sim_ports
 
         ports = sim_ports(self.fleet)
         thresholds = load_thresholds(ports.site.sku)
-        run = run_suite(ports, thresholds, SuiteOptions(nodes=(node,), localize=False))
-        return _verdict(run)
+        options = SuiteOptions(
+            nodes=(node,), gemm_rounds=rounds, gemm_duration_s=duration_s, localize=False
+        )
+        return _verdict(run_suite(ports, thresholds, options))
 
 
 class SshRecertifier:
     """:class:`dcops.verify.Recertifier`: the burn-in suite on one node over SSH."""
 
-    def __init__(self, ctx: click.Context) -> None:
+    def __init__(self, ctx: click.Context, site_path: str | None) -> None:
         self.ctx = ctx
+        self.site_path = site_path
 
-    def recertify(self, node: str, *, timeout_s: float) -> Verification:
+    def recertify(
+        self, node: str, *, timeout_s: float, rounds: int | None = None,
+        duration_s: float | None = None,
+    ) -> Verification:  # fmt: skip
         from burnin.profiles import load_thresholds
         from burnin.suite import SuiteOptions, run_suite
         from dcops.cli.burnin_run import RemoteChoice, _remote_ports
 
+        rb = get_config(self.ctx).runbooks
         closers: list[Any] = []
         try:
-            choice = RemoteChoice("ssh", "python3", None, False, None, None)
-            ports = _remote_ports(self.ctx, None, node, None, choice, closers)
-            thresholds = load_thresholds(ports.site.sku)
-            run = run_suite(ports, thresholds, SuiteOptions(nodes=(node,), localize=False))
+            choice = RemoteChoice("ssh", rb.burnin_python, None, False, rounds, duration_s)
+            ports = _remote_ports(self.ctx, self.site_path, node, None, choice, closers)
+            thresholds = load_thresholds(ports.site.sku, override=rb.burnin_thresholds)
+            options = SuiteOptions(
+                nodes=(node,), gemm_rounds=rounds, gemm_duration_s=duration_s, localize=False
+            )
+            run = run_suite(ports, thresholds, options)
         finally:
             for close in closers:
                 close()
@@ -116,9 +129,12 @@ def _verdict(run: Any) -> Verification:
         for f in run.findings
         if f.status.value != "pass"
     )[:20]
+    backend = run.params.get("backend", "?")
+    tflops = [round(v, 3) for v in run.gemm_tflops.values()]
+    summary = f"burn-in {status} on {backend} (GEMM TFLOP/s per GPU: {tflops})"
     if status == "error":
-        return Verification(False, "burn-in error", findings, error="burn-in could not judge")
-    return Verification(status == "pass", f"burn-in {status}", findings)
+        return Verification(False, summary, findings, error="burn-in could not judge")
+    return Verification(status == "pass", summary, findings)
 
 
 def _ssh_settings(cfg: Any) -> Any:
@@ -191,7 +207,7 @@ def build_context(
         actions = resolve_node_actions(cfg, node_actions_name, site, store, simulated=False)
         spec = {"kind": "ssh", "settings": dataclasses.asdict(settings)}
         clock, sleep, on_change = time.time, time.sleep, None
-        recertifier = SshRecertifier(ctx)
+        recertifier = SshRecertifier(ctx, site_path)
     actuator = Actuator(
         audit,
         node_actions=actions,

@@ -59,8 +59,19 @@ def _setup(rig: SshdRig, tmp: Path) -> dict[str, str]:
         "name: t-mgmt\ndescription: a step on the management host\ntriggers: {}\nsteps:\n"
         f"  - {{name: there, kind: command, host: management, argv: [touch, '{m}/mgmt']}}\n"
     )
+    (books / "recert.yaml").write_text(
+        "name: t-recert\ndescription: a burn-in over SSH\ntriggers: {}\nsteps:\n"
+        "  - {name: recertify, kind: burnin, rounds: 1, duration_s: 0.2, timeout_s: 120}\n"
+    )
+    thresholds = tmp / "thresholds.yaml"
+    thresholds.write_text(
+        "version: 1\nprofiles:\n  cpu:\n    collectives:\n      sizes_bytes: [1048576]\n"
+    )
     site = tmp / "site.yaml"
-    site.write_text(f"site: rig\nsku: cpu\nracks:\n  - name: r-rb\n    nodes: {NODE},node-rb-02\n")
+    site.write_text(
+        f"site: rig\nsku: cpu\nracks:\n  - name: r-rb\n    nodes: {NODE},node-rb-02\n"
+        "    domain: nvl-rb\n"
+    )
     cfg = tmp / "config.toml"
     cfg.write_text(
         f'site = "{site}"\ndata_dir = "{tmp / "data"}"\n'
@@ -68,6 +79,7 @@ def _setup(rig: SshdRig, tmp: Path) -> dict[str, str]:
         f'ssh_config = "{rig.ssh_config}"\nconnect_timeout_s = 3\n'
         f'[slurm]\nnode_actions = "none"\n'
         f'[runbooks]\nlibrary_dirs = ["{books}"]\nmanagement_host = "node-mgmt-01"\n'
+        f'burnin_python = "{sys.executable}"\nburnin_thresholds = "{thresholds}"\n'
     )
     return {"DCOPS_CONFIG": str(cfg), "marks": str(m), "data": str(tmp / "data")}
 
@@ -186,3 +198,14 @@ def test_a_management_host_step_runs_there(sshd_rig: SshdRig, tmp_path: Path) ->
     assert run["status"] == "done" and (Path(env["marks"]) / "mgmt").exists()
     records = _json(_dcops(env, "audit", "show", "--action", "runbook.step", "--json"))
     assert records[-1]["evidence"]["evidence"]["host"] == "node-mgmt-01"
+
+
+@pytest.mark.torch
+def test_a_burnin_step_recertifies_the_node_over_ssh(sshd_rig: SshdRig, tmp_path: Path) -> None:
+    env = _setup(sshd_rig, tmp_path)
+    proc = _dcops(env, "runbook", "run", "t-recert", "--nodes", NODE, "--apply", "--json")
+    run = _json(proc)
+    assert run["status"] == "done", (run, proc.stderr[-2000:])
+    outcome = run["steps"][0]["outcome"]
+    assert outcome.startswith("burn-in pass on ssh (GEMM TFLOP/s per GPU: [")
+    assert float(outcome.rsplit("[", 1)[1].rstrip("])")) > 0  # a GEMM really ran there
