@@ -108,6 +108,8 @@ def drive(ctx: EngineContext, run_id: str) -> dict[str, Any]:
     for row in run["steps"]:
         if row["phase"] == "rollback" or row["status"] in ("done", "skipped"):
             continue
+        if _aborted(ctx, run_id):  # an operator aborted it from another process
+            return get_run(ctx.store, run_id)
         step = book.step(row["name"])
         result = _settle_waiting(ctx, run, row, step)
         if result is None:
@@ -141,6 +143,13 @@ def drive(ctx: EngineContext, run_id: str) -> dict[str, Any]:
     run = get_run(ctx.store, run_id)
     _audit(ctx, run, "runbook.run", "done", {})
     return run
+
+
+def _aborted(ctx: EngineContext, run_id: str) -> bool:
+    row = ctx.store.conn.execute(
+        "SELECT status FROM runbook_runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    return row is not None and row["status"] == "aborted"
 
 
 def _settle_waiting(

@@ -193,3 +193,24 @@ def test_an_expired_approval_fails_the_step_and_escalates(tmp_path: Path) -> Non
     assert reboot["status"] == "failed" and "expired" in reboot["outcome"]
     assert done["status"] == "escalated"
     assert rig.world.fleet.probe.read(T03).gpus[1].lost  # nothing was rebooted
+
+
+def test_a_run_aborted_from_elsewhere_stops_before_its_next_step(tmp_path: Path) -> None:
+    from runbooks.runs import update_run
+
+    rig = sim_rig(tmp_path, levels=("runbook:reboot=act",))
+    seen: list[str] = []
+
+    def abort_after_collect() -> None:  # the operator's `dcops runbook abort`, mid-run
+        run = get_run(rig.store, seen[0]) if seen else None
+        if run and any(s["name"] == "collect" and s["status"] == "done" for s in run["steps"]):
+            update_run(rig.store, run["run_id"], status="aborted", message="operator")
+
+    run = start(rig.ctx, BOOKS["xid-79-reboot"], T03, autonomy="recommend")
+    seen.append(run["run_id"])
+    update_run(rig.store, run["run_id"], status="running", apply=1, autonomy="act")
+    rig.ctx.on_change = abort_after_collect
+    done = drive(rig.ctx, run["run_id"])
+    states = {s["name"]: s["status"] for s in done["steps"]}
+    assert done["status"] == "aborted" and states["collect"] == "done"
+    assert states["reboot"] == "pending" and rig.world.fleet.probe.read(T03).gpus[1].lost
