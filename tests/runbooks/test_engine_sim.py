@@ -214,3 +214,28 @@ def test_a_run_aborted_from_elsewhere_stops_before_its_next_step(tmp_path: Path)
     states = {s["name"]: s["status"] for s in done["steps"]}
     assert done["status"] == "aborted" and states["collect"] == "done"
     assert states["reboot"] == "pending" and rig.world.fleet.probe.read(T03).gpus[1].lost
+
+
+def test_the_simulator_answers_every_command_of_the_library(tmp_path: Path) -> None:
+    from dcops.cli.runbook_ports import check_commands
+    from runbooks.plan import plan
+
+    rig = sim_rig(tmp_path)
+    node = "sim-r01-t12"  # healthy
+    seen: set[tuple[str, ...]] = set()
+    for book in BOOKS.values():
+        for line in plan(book, node, {"gpu": 1}, check_commands):
+            for cmd in line.get("commands", []):
+                argv = tuple(cmd["argv"])
+                if argv in seen or argv[:2] == ("systemctl", "reboot"):
+                    continue
+                seen.add(argv)
+                result = rig.world.fleet.runner.run(node, list(argv), timeout_s=30)
+                assert result.returncode in (0, 3), (argv, result.stderr)
+    from runbooks.commands import COLLECT_ARGV
+
+    for argv in COLLECT_ARGV.values():  # every collect item, used by the library or not
+        assert rig.world.fleet.runner.run(node, argv, timeout_s=30).returncode == 0, argv
+    assert len(seen) >= 12
+    # and the reboot: answered, then the node is away for its boot time
+    assert rig.world.fleet.runner.run(node, ["systemctl", "reboot"], timeout_s=30).ok
