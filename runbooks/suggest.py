@@ -21,7 +21,7 @@ from dcops.store import Store
 from dcops.xid.events import XidIncident, XidOccurrence, dedupe, group
 from dcops.xid.explain import line_buckets
 from dcops.xid.line import find_xid
-from runbooks.library import pick
+from runbooks.library import NO_NODE_ACTION, pick
 from runbooks.model import Runbook
 
 #: Finding metrics that name a trigger better than their check does.
@@ -132,6 +132,12 @@ def suggest(
     by_node: dict[str, dict[str, list[Any]]] = {}
     for inc in incidents:
         if inc.node is None:
+            continue
+        if inc.immediate in NO_NODE_ACTION:
+            notes.append(
+                f"{inc.node}: XID {','.join(map(str, inc.codes))} -> {inc.immediate}: "
+                f"no node action ({inc.why})"
+            )
             continue
         entry = by_node.setdefault(
             inc.node, {"xids": [], "buckets": [], "checks": [], "burnin": [], "gpu": [], "why": []}

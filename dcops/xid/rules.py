@@ -106,6 +106,10 @@ def classify_xid(code: int, message: str = "") -> XidRule:
     rule = XID_TABLE.get(code)
     if rule is None:
         return XidRule(code, "unlisted XID", True, "consult the NVIDIA Xid catalog")
+    if code in range(144, 151) and message:
+        decoded = _nvlink5_rule(code, message)
+        if decoded is not None:
+            return decoded
     if code == 154:
         action = recovery_action(message)
         if action is RecoveryAction.NONE:
@@ -113,3 +117,20 @@ def classify_xid(code: int, message: str = "") -> XidRule:
         if action is not None:
             return XidRule(code, rule.what, True, f"driver recovery action {action.value}")
     return rule
+
+
+def _nvlink5_rule(code: int, message: str) -> XidRule | None:
+    """An NVLink5 XID by its decoded IntrInfo/ErrorStatus: a non-fatal one that only asks
+    to follow an XID 154 (or nothing) is not critical; one that needs a reset is."""
+    from dcops.xid.line import find_xid
+    from dcops.xid.nvlink5 import decode
+
+    line = find_xid(f"NVRM: Xid (PCI:0000:00:00): {code}, {message}")
+    if line is None or len(line.registers) < 2:
+        return None
+    found = decode(code, line.registers[0], line.registers[1], subcomponent=line.subcomponent)
+    if found is None:
+        return None
+    critical = found.immediate not in ("IGNORE", "XID_154_EVAL")
+    action = BUCKET_ACTION.get(found.immediate, "contact support")
+    return XidRule(code, f"NVLink5 {found.subcomponent} ({found.severity})", critical, action)

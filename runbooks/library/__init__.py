@@ -16,6 +16,9 @@ from pathlib import Path
 from dcops.errors import InputError, UnknownNameError
 from runbooks.model import Runbook, load_runbook
 
+#: Immediate buckets that ask nothing of the node (the application restarts, or nothing).
+NO_NODE_ACTION = frozenset({"IGNORE", "RESTART_APP", "XID_154_EVAL", "RESTART_VM", ""})
+
 
 def builtin_dir() -> Path:
     return Path(str(resources.files("runbooks").joinpath("library")))
@@ -77,7 +80,7 @@ def pick(
 
 def pick_for_xid(code: int, bucket: str, extra_dirs: Iterable[str | Path] = ()) -> str | None:
     """The name of the runbook dcops would run for one XID with its immediate bucket."""
-    if bucket in ("IGNORE", "RESTART_APP", "XID_154_EVAL", ""):
+    if bucket in NO_NODE_ACTION:
         return None
     found = pick(load_library(extra_dirs).values(), xids=[code], buckets=[bucket])
     return found[0].name if found else None

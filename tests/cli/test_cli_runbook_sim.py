@@ -103,3 +103,24 @@ def test_suggest_from_a_burnin_run() -> None:
     assert picks == {T03: "xid-79-reboot", T07: "gpu-reset"}
     wrong = dcops("runbook", "suggest", "--from-sweep", report["run_id"])
     assert wrong.returncode == 2 and "unknown sweep run" in wrong.stderr
+
+
+def test_sweep_judges_nvlink5_xids_by_their_decode(tmp_path: Path) -> None:
+    regs = "(0x{} 0x{} 0x00000000 0x00000000 0x00000000 0x00000000)"
+    scenario = tmp_path / "nvlink5.yaml"
+    scenario.write_text(
+        "racks: 1\nseed: 3\nfaults:\n"
+        "  - {node: sim-r01-t01, gpu: 0, kind: xid, code: 145, message: 'RLW_SRC_TRACK Nonfatal"
+        f" XC1 i0 Link 02 {regs.format('040848e2', '00000008')}'}}\n"
+        "  - {node: sim-r01-t02, gpu: 1, kind: xid, code: 149, message: 'NETIR_LINK_EVT  Fatal"
+        f"   XC0 i0 Link 17 {regs.format('025625c6', '00000000')}'}}\n"
+    )
+    report = _json("sweep", "--sim", str(scenario), "--checks", "xid", "--json", code=1)
+    status = {n["node"]: n["status"] for n in report["nodes"]}
+    assert status["sim-r01-t01"] == "warn"  # non-fatal, XID_154_EVAL without a 154: restart app
+    assert status["sim-r01-t02"] in ("suspect", "fail")  # link fatal: reset the GPU
+    picks = {
+        s["node"]: s["runbook"]
+        for s in _json("runbook", "suggest", "--from-sweep", report["run_id"], "--json")
+    }
+    assert picks == {"sim-r01-t02": "nvlink5-errors"}

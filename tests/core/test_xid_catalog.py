@@ -163,3 +163,12 @@ def test_xid_154_gives_its_action_to_154_eval() -> None:
     assert incident.immediate == "RESTART_BM"
     (alone,) = group(dedupe([_occ("n2", 145, 1.0, bucket="XID_154_EVAL")]))
     assert alone.immediate == "RESTART_APP"
+
+
+def test_classify_uses_the_nvlink5_decode_when_the_message_has_registers() -> None:
+    link_down = classify_xid(149, LINES[0].split("149, ", 1)[1])
+    assert link_down.critical and link_down.action == "drain, reset the GPU"
+    assert "Link Fatal" in link_down.what
+    src_track = classify_xid(145, LINES[1].split("145, ", 1)[1])
+    assert not src_track.critical and src_track.severity == "warn"
+    assert classify_xid(145).critical  # no registers: the catalog's workflow, critical
