@@ -62,6 +62,18 @@ def tenant() -> None:
 @click.option("--namespace", help="Kubernetes namespace (default: tenant-NAME).")
 @click.option("--local-queue", help="Kueue LocalQueue (default: NAME).")
 @click.option(
+    "--max-pending-jobs",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Jobs not yet started the tenant may have at once.",
+)
+@click.option(
+    "--cpu-node-quota",
+    type=click.IntRange(min=0),
+    help="Nodes the tenant's jobs without GPUs may hold at once (default: gpu-quota / 4, >= 1).",
+)
+@click.option(
     "--backends",
     default="slurm,kubernetes",
     show_default=True,
@@ -80,6 +92,8 @@ def create(
     qos: str,
     namespace: str | None,
     local_queue: str | None,
+    max_pending_jobs: int,
+    cpu_node_quota: int | None,
     backends: str,
     as_json: bool,
 ) -> None:
@@ -98,6 +112,8 @@ def create(
         gpu_quota=gpu_quota,
         output_roots=tuple(output_roots),
         allowed_backends=frozenset(b.strip() for b in backends.split(",") if b.strip()),
+        max_pending_jobs=max_pending_jobs,
+        cpu_node_quota=cpu_node_quota,
     )
     store, audit = _store_and_audit(ctx)
     with store:

@@ -126,3 +126,33 @@ def test_one_tenant_cannot_hold_every_worker(tmp_path: Path) -> None:
             t.join(15)
     built.api.close()
     assert other.status_code == 200 and elapsed < 2.0
+
+
+def test_bridge_service_enforces_pending_and_cpu_node_limits(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The same limits through the bridge (jobs table), as `dcops serve` runs by default."""
+    from starlette.testclient import TestClient
+
+    import scheduler.service as service
+    from tests.scheduler.test_api_uvicorn import _bridge_api
+
+    monkeypatch.setitem(service.FAMILIES, "recording", "slurm")
+    built = build_rig(
+        tmp_path, max_submissions_per_minute=1000, max_pending_jobs=2, cpu_node_quota=1
+    )
+    api = _bridge_api(built.db, "recording", built.backend)
+    cpu = {"nodes": 1, "gpus_per_node": 0, "time_limit": "1h"}
+    with TestClient(api.app) as c:
+        first = c.post("/v1/jobs", headers=built.auth(), json=job_doc(resources=cpu))
+        second = c.post("/v1/jobs", headers=built.auth(), json=job_doc(resources=cpu))
+        gpu = c.post("/v1/jobs", headers=built.auth(), json=job_doc(name="g1"))
+        third = c.post("/v1/jobs", headers=built.auth(), json=job_doc(name="g2"))
+        listed = c.get("/v1/jobs", headers=built.auth()).json()["jobs"]
+    api.close()
+    built.api.close()
+    assert first.status_code == 201
+    assert second.status_code == 409 and "CPU node quota" in second.text
+    assert gpu.status_code == 201
+    assert third.status_code == 409 and "max_pending_jobs" in third.text
+    assert all("backend_job_id" in j for j in listed)
