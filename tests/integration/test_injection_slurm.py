@@ -67,7 +67,9 @@ def test_injected_directives_do_not_change_the_job(
         assert shown["QOS"] == "normal"
         assert shown["Partition"] == "batch"
         assert shown["NumNodes"].split("-")[0] == "1"
-        assert "gres/gpu=1" in shown["TRES"] or shown.get("TresPerNode") == "gres:gpu:1"
+        tres = " ".join(shown.get(k, "") for k in ("TRES", "ReqTRES", "TresPerNode"))
+        assert "gres/gpu=1" in tres or "gres:gpu:1" in tres, tres
+        assert "gpu=3" not in tres and "gpu:3" not in tres
         assert shown["JobName"] == f"inj-{kind}"
         assert shown["StdOut"].startswith(job.log_dir + "/")
         assert "dcops-injected" not in shown["StdOut"]
