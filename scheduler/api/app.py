@@ -26,8 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -43,9 +41,11 @@ from dcops import __version__
 from dcops.errors import DcopsError, InputError
 from scheduler.api.body import parse_spec
 from scheduler.api.openapi import openapi_document
+from scheduler.api.params import allowed_methods, bool_param, check_query, int_param, job_dict
 from scheduler.api.ports import ApiContext, ContextFactory
 from scheduler.api.problems import ApiProblem, Code, problem_for
 from scheduler.api.ratelimit import RateLimiter, retry_after_header
+from scheduler.api.slots import TenantSlots
 from scheduler.api.workers import WorkerPool
 from scheduler.tenancy import TenantContract
 
@@ -53,8 +53,6 @@ _log = logging.getLogger("dcops.api")
 _BEARER_RE = re.compile(r"(?i:bearer)[ \t]+([A-Za-z0-9._~+/=-]{1,512})")
 _TOKEN_ID_RE = re.compile(r"dct_([0-9a-f]{16})\.")
 _JOB_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,128}")
-_TRUE = {"1", "true", "yes"}
-_FALSE = {"0", "false", "no"}
 _HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
@@ -104,8 +102,9 @@ class TenantApi:
         self.settings = settings or ApiSettings()
         self.limiter = RateLimiter()
         self.pool = WorkerPool(factory, self.settings.workers)
-        self._in_flight: dict[str, int] = {}
-        self._in_flight_lock = threading.Lock()
+        self.slots = TenantSlots(
+            self.settings.max_concurrent_per_tenant, self.settings.concurrency_wait_s
+        )
         self._openapi = openapi_document(__version__)
         self.app = Starlette(
             routes=[
@@ -147,7 +146,7 @@ class TenantApi:
         call = _Call("api.submit", "POST /v1/jobs")
 
         async def handle() -> Response:
-            _check_query(request, set())
+            check_query(request, set())
             tenant = await self._authenticate(request, call)
             self._limit("submit", tenant, per_minute=tenant.max_submissions_per_minute)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
@@ -176,13 +175,13 @@ class TenantApi:
         call = _Call("api.list", "GET /v1/jobs")
 
         async def handle() -> Response:
-            params = _check_query(request, {"active"})
-            active = _bool_param(params, "active")
+            params = check_query(request, {"active"})
+            active = bool_param(params, "active")
             tenant = await self._authenticate(request, call)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
 
             def work(ctx: ApiContext) -> Response:
-                jobs = [_job_dict(j) for j in ctx.service.list_jobs(tenant, active_only=active)]
+                jobs = [job_dict(j) for j in ctx.service.list_jobs(tenant, active_only=active)]
                 self._audit(ctx, call, "ok", 200)
                 return _json({"jobs": jobs})
 
@@ -194,13 +193,13 @@ class TenantApi:
         call = _Call("api.status", "GET /v1/jobs/{id}")
 
         async def handle() -> Response:
-            _check_query(request, set())
+            check_query(request, set())
             tenant = await self._authenticate(request, call)
             job_id = self._job_id(request, call)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
 
             def work(ctx: ApiContext) -> Response:
-                view = _job_dict(ctx.service.status(tenant, job_id))
+                view = job_dict(ctx.service.status(tenant, job_id))
                 self._audit(ctx, call, "ok", 200)
                 return _json(view)
 
@@ -212,8 +211,8 @@ class TenantApi:
         call = _Call("api.logs", "GET /v1/jobs/{id}/logs")
 
         async def handle() -> Response:
-            params = _check_query(request, {"tail_bytes"})
-            tail = _int_param(
+            params = check_query(request, {"tail_bytes"})
+            tail = int_param(
                 params, "tail_bytes", self.settings.default_log_bytes, self.settings.max_log_bytes
             )
             tenant = await self._authenticate(request, call)
@@ -233,7 +232,7 @@ class TenantApi:
         call = _Call("api.cancel", "DELETE /v1/jobs/{id}")
 
         async def handle() -> Response:
-            _check_query(request, set())
+            check_query(request, set())
             tenant = await self._authenticate(request, call)
             job_id = self._job_id(request, call)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
@@ -268,34 +267,12 @@ class TenantApi:
 
     async def _acquire(self, call: _Call, tenant: TenantContract) -> None:
         """Take one of the tenant's concurrency slots, waiting a while for one (else 429)."""
-        limit = self.settings.max_concurrent_per_tenant
-        deadline = time.monotonic() + self.settings.concurrency_wait_s
-        while True:
-            with self._in_flight_lock:
-                busy = self._in_flight.get(tenant.name, 0)
-                if busy < limit:
-                    self._in_flight[tenant.name] = busy + 1
-                    call.slot = tenant.name
-                    return
-            if time.monotonic() >= deadline:
-                raise ApiProblem(
-                    Code.RATE_LIMITED,
-                    f"tenant {tenant.name!r} already has {busy} request(s) in progress "
-                    f"(limit {limit}); retry when one ends",
-                    retry_after_s=1,
-                )
-            await asyncio.sleep(0.01)
+        call.slot = await self.slots.acquire(tenant.name)
 
     def _release(self, call: _Call) -> None:
-        if call.slot is None:
-            return
-        with self._in_flight_lock:
-            left = self._in_flight.get(call.slot, 1) - 1
-            if left > 0:
-                self._in_flight[call.slot] = left
-            else:
-                self._in_flight.pop(call.slot, None)
-        call.slot = None
+        if call.slot is not None:
+            self.slots.release(call.slot)
+            call.slot = None
 
     async def _in_worker(
         self, call: _Call, work: Callable[[ApiContext], Response], *, job_id: str | None = None
@@ -471,7 +448,7 @@ class TenantApi:
                     status=405,
                 )
             )
-            allow = _allowed(self.app, request.url.path)
+            allow = allowed_methods(self.app, request.url.path)
             if allow:
                 response.headers["Allow"] = allow
             return response
@@ -482,19 +459,6 @@ class TenantApi:
         return problem_response(ApiProblem(Code.BACKEND_ERROR, "internal error", status=500))
 
 
-def _allowed(app: Starlette, path: str) -> str:
-    """The methods the routes matching ``path`` accept (for ``Allow``)."""
-    from starlette.routing import Match
-
-    methods: set[str] = set()
-    scope = {"type": "http", "path": path, "method": "GET"}
-    for route in app.routes:
-        match, _ = route.matches(scope)
-        if match is not Match.NONE and isinstance(route, Route) and route.methods:
-            methods |= set(route.methods)
-    return ", ".join(sorted(methods))
-
-
 def _who(call: _Call) -> str:
     return call.tenant.name if call.tenant is not None else "anonymous"
 
@@ -502,50 +466,6 @@ def _who(call: _Call) -> str:
 def _outcome(problem: ApiProblem) -> str:
     kind = "failed" if problem.status >= 500 else "refused"
     return f"{kind}:{problem.code.value}"
-
-
-def _job_dict(view: Any) -> dict[str, Any]:
-    data: dict[str, Any] = dict(view.to_dict())
-    data.setdefault("job_id", data.get("backend_job_id"))
-    return data
-
-
-def _check_query(request: Request, allowed: set[str]) -> Mapping[str, str]:
-    params = request.query_params
-    unknown = sorted(set(params.keys()) - allowed)
-    if unknown:
-        hint = (
-            " (the tenant comes only from the token)"
-            if any(k.lower() in ("tenant", "account", "namespace", "user") for k in unknown)
-            else ""
-        )
-        raise ApiProblem(
-            Code.INVALID_REQUEST,
-            f"unknown query parameter(s) {', '.join(repr(k[:40]) for k in unknown[:5])}{hint}",
-        )
-    return params
-
-
-def _bool_param(params: Mapping[str, str], name: str) -> bool:
-    value = params.get(name)
-    if value is None:
-        return False
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ApiProblem(Code.INVALID_REQUEST, f"{name}: expected true or false")
-
-
-def _int_param(params: Mapping[str, str], name: str, default: int, maximum: int) -> int:
-    value = params.get(name)
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit() and len(value) <= 12) or not (
-        1 <= int(value) <= maximum
-    ):
-        raise ApiProblem(Code.INVALID_REQUEST, f"{name}: expected an integer 1..{maximum}")
-    return int(value)
 
 
 def create_app(factory: ContextFactory, settings: ApiSettings | None = None) -> Starlette:
