@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dcops.errors import InputError
 from scheduler.backends.slurm_cli import RunResult, SlurmCliBackend
@@ -151,3 +153,23 @@ def test_slurm_cli_passes_every_option_on_the_sbatch_command_line(
     assert "--partition=gb200" in argv
     assert any(a.startswith("--output=/srv/tenants/acme/") for a in argv)
     assert "--gres=gpu:4" in argv
+
+
+_LINES = st.one_of(
+    st.sampled_from(["#SBATCH -A x", "#SLURM --qos=y", "# c \\", "", "  ", "#!/bin/sh", "\t#x"]),
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINES, min_size=1, max_size=8))
+def test_directive_zone_is_the_bridges_alone_whatever_the_script(lines: list[str]) -> None:
+    """By construction: whatever the tenant writes, sbatch's zone holds only our header."""
+    job = _job("\n".join(lines) or "x")
+    sub = render_slurm(job, SlurmSite())
+    zone = directive_zone(sub.script)
+    header = sub.script.split(DIRECTIVES_END, 1)[0].rstrip("\n").split("\n")
+    assert zone == header
+    assert [z for z in zone if z.startswith("#SBATCH")] == [
+        "#SBATCH " + arg for arg in sub.sbatch_args
+    ]
