@@ -140,9 +140,14 @@ def shell_words(line: str) -> list[str]:
         return [w for w in re.split(r"[\s;&|()]+", line) if w]
 
 
+#: Launcher options that are themselves prefixes of an identity option: getopt takes
+#: the exact match, so they are not abbreviations (``--export`` is not ``--export-file``).
+_EXACT_NOT_IDENTITY = frozenset({"export"})
+
+
 def _long_identity(name: str) -> str | None:
     """``name`` (before ``=``) or a getopt abbreviation of it names an identity option."""
-    if not name:
+    if not name or name in _EXACT_NOT_IDENTITY:
         return None
     for option in IDENTITY_LONG:
         if option == name or option.startswith(name):

@@ -91,6 +91,7 @@ def test_env_values_with_line_breaks_are_refused(value: str) -> None:
         "srun --label python train.py --account-file x",
         'echo "job $SLURM_JOB_ID on ${SLURM_NODELIST}"',
         "grep -A 3 error log.txt",
+        "srun --export=ALL,OMP_NUM_THREADS=8 python train.py",
         "python - <<'EOF'\nprint('#SBATCH is only a comment here')\nEOF",
     ],
 )
