@@ -146,8 +146,8 @@ class TenantApi:
         call = _Call("api.submit", "POST /v1/jobs")
 
         async def handle() -> Response:
+            tenant = await self._authenticate(request, call)  # first: refusals are audited
             check_query(request, set())
-            tenant = await self._authenticate(request, call)
             self._limit("submit", tenant, per_minute=tenant.max_submissions_per_minute)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
             raw = await self._read_body(request)
@@ -175,9 +175,9 @@ class TenantApi:
         call = _Call("api.list", "GET /v1/jobs")
 
         async def handle() -> Response:
+            tenant = await self._authenticate(request, call)
             params = check_query(request, {"active"})
             active = bool_param(params, "active")
-            tenant = await self._authenticate(request, call)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
 
             def work(ctx: ApiContext) -> Response:
@@ -193,8 +193,8 @@ class TenantApi:
         call = _Call("api.status", "GET /v1/jobs/{id}")
 
         async def handle() -> Response:
+            tenant = await self._authenticate(request, call)  # first: refusals are audited
             check_query(request, set())
-            tenant = await self._authenticate(request, call)
             job_id = self._job_id(request, call)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
 
@@ -211,11 +211,11 @@ class TenantApi:
         call = _Call("api.logs", "GET /v1/jobs/{id}/logs")
 
         async def handle() -> Response:
+            tenant = await self._authenticate(request, call)
             params = check_query(request, {"tail_bytes"})
             tail = int_param(
                 params, "tail_bytes", self.settings.default_log_bytes, self.settings.max_log_bytes
             )
-            tenant = await self._authenticate(request, call)
             job_id = self._job_id(request, call)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
 
@@ -232,8 +232,8 @@ class TenantApi:
         call = _Call("api.cancel", "DELETE /v1/jobs/{id}")
 
         async def handle() -> Response:
+            tenant = await self._authenticate(request, call)  # first: refusals are audited
             check_query(request, set())
-            tenant = await self._authenticate(request, call)
             job_id = self._job_id(request, call)
             self._limit("request", tenant, per_minute=self.settings.requests_per_minute)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,8 @@ def _traverse(doc: dict[str, Any], draw: st.DrawFn) -> None:
 
 
 def _meta_name(doc: dict[str, Any], draw: st.DrawFn) -> None:
-    doc["name"] = "job" + draw(NASTY)
+    # "job" + "a" or "-a" is a valid name: only draw suffixes that make it invalid
+    doc["name"] = "job" + draw(NASTY.filter(lambda s: not re.fullmatch(r"(-*[a])*", s)))
 
 
 def _absurd_size(doc: dict[str, Any], draw: st.DrawFn) -> None:

@@ -156,3 +156,12 @@ def test_bridge_service_enforces_pending_and_cpu_node_limits(
     assert gpu.status_code == 201
     assert third.status_code == 409 and "max_pending_jobs" in third.text
     assert all("backend_job_id" in j for j in listed)
+
+
+def test_bad_query_parameters_of_a_tenant_are_audited(client: Any, rig: ApiRig) -> None:  # noqa: F811
+    before = len(rig.audit_records())
+    assert client.get("/v1/jobs?tenant=globex", headers=rig.auth()).status_code == 400
+    assert client.get("/v1/jobs/x/logs?tail_bytes=0", headers=rig.auth()).status_code == 400
+    assert client.get("/v1/jobs?active=maybe", headers=rig.auth()).status_code == 400
+    new = rig.audit_records()[before:]
+    assert [(r.actor, r.outcome) for r in new] == [("tenant:acme", "refused:invalid_request")] * 3
