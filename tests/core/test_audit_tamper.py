@@ -261,3 +261,15 @@ def test_loose_modes_are_warned_about(tmp_path: Path, caplog: pytest.LogCaptureF
     with caplog.at_level("WARNING", logger="dcops.store"), Store(path):
         pass
     assert any("chmod 600" in r.getMessage() for r in caplog.records)
+
+
+def test_heads_go_to_syslog_when_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import syslog
+
+    sent: list[str] = []
+    monkeypatch.setattr(syslog, "openlog", lambda *a, **k: None)
+    monkeypatch.setattr(syslog, "syslog", lambda prio, msg: sent.append(msg))
+    with Store(tmp_path / "state.db") as store:
+        store.seal.syslog = True  # as when /dev/log exists
+        record = AuditLog(store).record("drain", "n1", outcome="ok")
+    assert sent == [f"audit head seq=1 hash={record.hash}"]
