@@ -44,7 +44,9 @@ def slurm(slurm_cluster: SlurmCluster) -> Iterator[SlurmCliNodeActions]:
         left = [n for n, s in adapter.states(list(NODES)).items() if s.drain or s.down]
         if left:
             adapter.resume(left)
-            wait_until(lambda: all(s.in_service for s in adapter.states(left).values()), 20)
+            assert wait_until(
+                lambda: all(s.in_service for s in adapter.states(left).values()), timeout_s=20
+            )
 
 
 def dcops(
@@ -92,7 +94,7 @@ def test_approval_flow_drains_and_undoes_in_slurm(
     proc = dcops(tmp_path, slurm_cluster, "actions", "undo", queued["id"], "--json")
     assert proc.returncode == 0, proc.stderr
     assert as_json(proc)[0]["status"] == "done"
-    wait_until(lambda: slurm.states([node])[node].in_service, 20)
+    assert wait_until(lambda: slurm.states([node])[node].in_service, timeout_s=20)
     shown = as_json(dcops(tmp_path, slurm_cluster, "actions", "show", queued["id"], "--json"))
     assert shown["status"] == "undone" and shown["decided_by"] == "alice"
 
@@ -168,6 +170,6 @@ def test_sweeps_never_resume_a_burnin_drain_and_operator_redrains_survive(
     assert [(a["action"], a["nodes"], a["outcome"]) for a in as_json(proc)["actions"]] == [
         ("resume", sdc, "ok")
     ]
-    wait_until(lambda: slurm.states([sdc])[sdc].in_service, 20)
+    assert wait_until(lambda: slurm.states([sdc])[sdc].in_service, timeout_s=20)
     assert slurm.states([slow])[slow].reason == "RMA 4711"
     assert as_json(dcops(tmp_path, slurm_cluster, "audit", "verify", "--json"))["ok"]

@@ -87,7 +87,8 @@ def test_xid79_drains_then_resumes_and_admin_drain_is_left_alone(
         assert wait_until(lambda: actions.states([FAULTY])[FAULTY].in_service, timeout_s=20)
         admin = actions.states([ADMIN])[ADMIN]
         assert admin.drain and admin.reason == "admin: RMA ticket 4711"
-        assert [(r.action, r.outcome) for r in AuditLog(store).records()] == [
+        acted = [r for r in AuditLog(store).records() if r.action in ("drain", "resume")]
+        assert [(r.action, r.outcome) for r in acted] == [
             ("drain", "started"),
             ("drain", "ok"),
             ("resume", "started"),

@@ -172,11 +172,15 @@ def _sweep_textfile(folder: Path, tmp: Path) -> dict[str, Any]:
 
 
 def _burnin_and_capacity_textfiles(folder: Path, tmp: Path) -> None:
-    """A burn-in that drains (--apply), one whose breaker trips, then the capacity gauges."""
+    """A burn-in that drains (--apply), one whose breaker trips, then the capacity gauges.
+
+    The tripping run uses a store of its own: in the first one's store the failing trays are
+    already drained, so it would plan nothing for the breaker to refuse."""
     drained = dcops(tmp, "burnin", "run", "--sim", str(DEMO), "--json", "--apply")
     assert drained.returncode == 1, drained.stderr
+    (tmp / "breaker").mkdir()
     proc = dcops(
-        tmp, "burnin", "run", "--sim", str(DEMO), "--json", "--textfile", str(folder),
+        tmp / "breaker", "burnin", "run", "--sim", str(DEMO), "--json", "--textfile", str(folder),
         "--max-drain-fleet", "0.1",
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
