@@ -6,7 +6,7 @@ never speaks SSH: a wedged node). Both tools run the same cheap command
 (``true``) on the same targets with the same fan-out, the same ssh_config and
 known_hosts, one SSH connection per target:
 
-* ``dcops``: the whole :func:`dcops.health.sweep.run_sweep` (plan, paramiko
+* ``dcops``: the whole :func:`health.sweep.run_sweep` (plan, paramiko
   fan-out, judging, store writes) with a one-command check;
 * ``clush -f FANOUT -o "-F cfg" -t T -u T -w NODESET true`` (OpenSSH processes).
 
@@ -34,13 +34,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts  # noqa: E402
-from dcops.health.sweep import SweepOptions, SweepPorts, run_sweep  # noqa: E402
 from dcops.inventory import Rack, Site  # noqa: E402
 from dcops.measurements import CommandResult  # noqa: E402
 from dcops.remote.ssh import SshRunner  # noqa: E402
 from dcops.remote.ssh_settings import SshSettings  # noqa: E402
 from dcops.store import AuditLog, Store  # noqa: E402
+from health.base import CheckResult, CheckStatus, NodeFacts  # noqa: E402
+from health.sweep import SweepOptions, SweepPorts, run_sweep  # noqa: E402
 from tests.rig.ssh import (  # noqa: E402
     _check_config,
     _find_sshd,

@@ -35,9 +35,9 @@ class HealthChecker:
         self.site = site
 
     def check(self, node: str, checks: Sequence[str], *, timeout_s: float) -> Verification:
-        from dcops.health.base import CheckStatus, get_checks
-        from dcops.health.sweep import node_facts
-        from dcops.health.sweep_collect import collect
+        from health.base import CheckStatus, get_checks
+        from health.sweep import node_facts
+        from health.sweep_collect import collect
 
         facts = node_facts(self.site, [node], {node: None}, {})
         found = collect(
@@ -59,7 +59,7 @@ class HealthChecker:
 
 def check_commands(node: str, checks: Sequence[str]) -> list[list[str]]:
     """The argv lists the named health checks run on ``node`` (for plans)."""
-    from dcops.health.base import NodeFacts, get_checks
+    from health.base import NodeFacts, get_checks
 
     facts = NodeFacts(node=node, sku="", expected_gpus=0)  # commands depend on neither
     out: list[list[str]] = []

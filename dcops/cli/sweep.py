@@ -29,11 +29,11 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dcops.config import Config
-    from dcops.health.sweep import SweepOptions
     from dcops.inventory import Site
     from dcops.node_actions import NodeActions
     from dcops.ports import RemoteRunner
     from dcops.store import Store
+    from health.sweep import SweepOptions
 
 _STYLE = {
     "ok": "green",
@@ -157,9 +157,9 @@ def sweep(
     sweeps; drains by operators are never touched.
     """
     from dcops.cli.acting import action_settings
-    from dcops.health.lifecycle import LifecyclePolicy
-    from dcops.health.lock import RunLock
-    from dcops.health.sweep import SweepOptions
+    from health.lifecycle import LifecyclePolicy
+    from health.lock import RunLock
+    from health.sweep import SweepOptions
 
     if local and scenario:
         raise InputError("choose one of --local or --sim")
@@ -212,7 +212,7 @@ def sweep(
         recovered = lock.recovered
         lock.release()
     if recovered:
-        from dcops.health.lock import describe
+        from health.lock import describe
 
         report["lock"] = {"recovered": recovered}
         stderr_console().print(
@@ -220,7 +220,7 @@ def sweep(
             f"({describe(recovered)})[/]"
         )
     if textfile:
-        from dcops.health.textfile import write
+        from health.textfile import write
 
         report["textfile"] = str(write(textfile, report))
     if remediate:
@@ -230,7 +230,7 @@ def sweep(
     if report["circuit_breaker"]:
         stderr_console().print(f"[bold red]dcops: ALERT: {report['circuit_breaker']}[/]")
     emit(report, as_json, lambda console: _render(console, report))
-    from dcops.health.sweep import exit_status
+    from health.sweep import exit_status
 
     code = exit_status(report)
     if code:
@@ -252,13 +252,13 @@ def _run(
     progress_on: bool,
 ) -> dict[str, Any]:
     from dcops.cli.acting import make_actuator
-    from dcops.health.base import get_checks
-    from dcops.health.sweep import SweepPorts, run_sweep
+    from health.base import get_checks
+    from health.sweep import SweepPorts, run_sweep
 
     names = [c.strip() for c in check_list.split(",") if c.strip()] if check_list else None
     checks = get_checks(names)
     if not checks:
-        raise InputError("no health checks are installed (dcops.health.checks)")
+        raise InputError("no health checks are installed (health.checks)")
     closers: list[Any] = []
     audit = open_audit(ctx)
     closers.append(audit.store.close)
@@ -317,7 +317,7 @@ def _where(
     expected_gpus: int | None,
     closers: list[Any],
 ) -> tuple[Site, RemoteRunner, list[str]]:
-    from dcops.health.sweep_targets import partition_nodes, select_targets
+    from health.sweep_targets import partition_nodes, select_targets
 
     hostlist, rack_name, partition, everything = selectors
     if local:

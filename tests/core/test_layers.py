@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DOMAINS = ("burnin", "scheduler", "telemetry", "capacity", "runbooks")
+DOMAINS = ("burnin", "health", "scheduler", "telemetry", "capacity", "runbooks")
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, register_check
 from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, register_check
 
 FLAGGED: set[str] = set()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_check
 from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, get_check
 from tests.conftest import shared_fixture
 
 DCGM = "burnin/dcgm"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_check
 from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, get_check
 
 XML = (
     "<nvidia_smi_log><driver_version>570.133.20</driver_version><cuda_version>12.8</cuda_version>"

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dcops.health.base import Check, CheckStatus, NodeFacts, check_names, get_check
 from dcops.measurements import CommandResult
+from health.base import Check, CheckStatus, NodeFacts, check_names, get_check
 
 FACTS = NodeFacts(
     "n1", "gb200-nvl72", 4, baseline={"driver_version": "570.133.20"}, since_s=1_700_000_000.0

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_check
-from dcops.health.checks.gpu_count import parse_gpu_list
 from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, get_check
+from health.checks.gpu_count import parse_gpu_list
 
 FACTS = NodeFacts("n1", "gb200-nvl72", 4)
 PROC = "0008:01:00.0\n0009:01:00.0\n0018:01:00.0\n0019:01:00.0\n"

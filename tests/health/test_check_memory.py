@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_check
-from dcops.health.checks._smi import parse_smi
-from dcops.health.checks.memory import memory_fields
 from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, get_check
+from health.checks._smi import parse_smi
+from health.checks.memory import memory_fields
 from tests.conftest import shared_fixture
 
 SMI = "burnin/nvidia-smi"

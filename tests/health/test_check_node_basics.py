@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_check
-from dcops.health.checks.node_basics import parse_df, parse_ib_states, parse_meminfo
 from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, get_check
+from health.checks.node_basics import parse_df, parse_ib_states, parse_meminfo
 
 DF = """Filesystem     1024-blocks      Used Available Capacity Mounted on
 /dev/nvme0n1p2  1875382960 412583251 1462799709      23% /

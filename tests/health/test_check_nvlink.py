@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_check
-from dcops.health.checks.nvlink import (
+from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, get_check
+from health.checks.nvlink import (
     NvlinkParseError,
     parse_nvlink_errors,
     parse_nvlink_status,
 )
-from dcops.measurements import CommandResult
 from tests.conftest import shared_fixture
 
 SMI = "burnin/nvidia-smi"

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from dcops.errors import ConnectError
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_checks
 from dcops.measurements import CommandResult
 from dcops.sim import Fault, SimFleet
 from dcops.sim.model import DRIVER_VERSION
 from dcops.sim.runner import Answer
 from dcops.sim.smi_xml import VBIOS_VERSION
+from health.base import CheckResult, CheckStatus, NodeFacts, get_checks
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "demo.yaml"
 SKIPPED = {"sim-r01-t17", "sim-r02-t18"}  # unreachable / hung: the sweep's business

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_check
 from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, get_check
 
 FACTS = NodeFacts("n1", "gb200-nvl72", 2)  # max SM clock 2062 MHz
 REASONS = (

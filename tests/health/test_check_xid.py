@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, get_check
-from dcops.health.checks.xid import parse_kernel_log, parse_xid_text, recovery_hint
 from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, get_check
+from health.checks.xid import parse_kernel_log, parse_xid_text, recovery_hint
 
 T0 = 1_710_449_000.0
 PROC = "0000:0a:00.0\n0000:1b:00.0\n0000:3b:00.0\n0000:5e:00.0\n"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcops.health.base import CheckResult, CheckStatus
-from dcops.health.lifecycle import (
+from health.base import CheckResult, CheckStatus
+from health.lifecycle import (
     LifecyclePolicy,
     NodeRecord,
     NodeState,

@@ -10,12 +10,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dcops.actions import ActionSettings
-from dcops.health.base import Check, check_names, get_check, get_checks
-from dcops.health.sweep import SweepOptions, SweepPorts, exit_status, run_sweep
-from dcops.health.textfile import render, write
 from dcops.node_actions import RecordingNodeActions
 from dcops.sim import Fault, SimFleet
 from dcops.store import AuditLog, Store
+from health.base import Check, check_names, get_check, get_checks
+from health.sweep import SweepOptions, SweepPorts, exit_status, run_sweep
+from health.textfile import render, write
 from tests.health import _sweep_checks
 
 pytestmark = pytest.mark.timeout(60)
@@ -247,7 +247,7 @@ def test_only_chosen_nodes(fleet: SimFleet, store: Store) -> None:
 def test_real_checks_drain_xid79_and_uncorrectable_ecc_at_once(
     fleet: SimFleet, store: Store
 ) -> None:
-    """The built-in checks (dcops.health.checks) on the simulator: fatal findings drain at once."""
+    """The built-in checks (health.checks) on the simulator: fatal findings drain at once."""
     if not {"xid", "gpu_count", "memory"} <= set(check_names()):
         pytest.skip("the built-in checks are not installed")
     fleet.inject(Fault(kind="xid", node=T(3), gpus=(1,), code=79))

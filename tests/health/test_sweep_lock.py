@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from dcops.errors import BusyError, ExitCode
-from dcops.health.lock import RunLock
+from health.lock import RunLock
 
 pytestmark = pytest.mark.timeout(30)
 
 HOLDER = """
 import sys, time
-from dcops.health.lock import RunLock
+from health.lock import RunLock
 lock = RunLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(60)

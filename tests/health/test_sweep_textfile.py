@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from dcops.health.textfile import LIFECYCLE_STATES, drained_by_dcops_since, write
 from dcops.node_actions import RecordingNodeActions
 from dcops.sim import Fault, SimFleet
 from dcops.store import Store
+from health.textfile import LIFECYCLE_STATES, drained_by_dcops_since, write
 from tests.health.test_sweep_engine import T, sweep
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from dcops.health.base import get_check
-from dcops.health.sweep import SweepOptions, SweepPorts, run_sweep
-from dcops.health.sweep_targets import partition_nodes
 from dcops.node_actions import SlurmCliNodeActions
 from dcops.sim import Fault, SimFleet
 from dcops.store import AuditLog, Store
+from health.base import get_check
+from health.sweep import SweepOptions, SweepPorts, run_sweep
+from health.sweep_targets import partition_nodes
 from tests.health import _sweep_checks  # noqa: F401  (registers the t-* checks)
 from tests.rig.slurm import SlurmCluster, wait_until
 

@@ -18,8 +18,8 @@ from click.testing import CliRunner, Result
 
 from dcops.cli.sweep import sweep
 from dcops.config import Config, SshConfig
-from dcops.health.sweep_collect import parse_remote
 from dcops.measurements import CommandResult
+from health.sweep_collect import parse_remote
 from tests.health import _sweep_checks  # noqa: F401  (registers the t-* checks)
 from tests.rig.ssh import SshdRig
 

@@ -33,12 +33,12 @@ import pytest
 import yaml
 
 from dcops.actions import ActionSettings
-from dcops.health.base import get_check
-from dcops.health.sweep import SweepOptions, SweepPorts, run_sweep
-from dcops.health.textfile import write as write_sweep
 from dcops.node_actions import RecordingNodeActions
 from dcops.sim import Fault, SimFleet
 from dcops.store import AuditLog, Store
+from health.base import get_check
+from health.sweep import SweepOptions, SweepPorts, run_sweep
+from health.textfile import write as write_sweep
 from telemetry.collect import Sampler, SimClock
 from telemetry.collect.sampler import Snapshot
 from telemetry.exporter import GpuCollector, start_server

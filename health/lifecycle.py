@@ -20,7 +20,7 @@
 
 :func:`transition` takes the stored record, what this sweep observed and what
 the scheduler says, and returns the new record and the actions to take. It does
-no I/O; :mod:`dcops.health.sweep` applies the actions.
+no I/O; :mod:`health.sweep` applies the actions.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from dcops.health.base import CheckResult, CheckStatus
 from dcops.node_actions import dcops_reason
+from health.base import CheckResult, CheckStatus
 
 #: Longest drain reason written to the scheduler (Slurm keeps more; people read less).
 MAX_REASON_CHARS = 200

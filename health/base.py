@@ -110,9 +110,9 @@ def _load_builtin() -> None:
     import importlib
 
     try:
-        importlib.import_module("dcops.health.checks")
+        importlib.import_module("health.checks")
     except ModuleNotFoundError as exc:  # pragma: no cover - while checks are being written
-        if exc.name != "dcops.health.checks":
+        if exc.name != "health.checks":
             raise
 
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dcops.health.base import CheckResult, NodeFacts, register_check
-from dcops.health.checks._common import (
+from dcops.measurements import CommandResult
+from health.base import CheckResult, NodeFacts, register_check
+from health.checks._common import (
     BadThreshold,
     expect_results,
     finder,
@@ -27,8 +28,7 @@ from dcops.health.checks._common import (
     threshold_list,
     threshold_number,
 )
-from dcops.health.checks._smi import SmiGpu
-from dcops.measurements import CommandResult
+from health.checks._smi import SmiGpu
 
 DEFAULT_REASONS = (
     "hw_slowdown",

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dcops.health.base import CheckResult, NodeFacts, register_check
-from dcops.health.checks._common import (
+from dcops.measurements import CommandResult
+from health.base import CheckResult, NodeFacts, register_check
+from health.checks._common import (
     Finder,
     expect_results,
     finder,
     first_line,
     read_smi,
 )
-from dcops.measurements import CommandResult
 
 NODE_KEYS = {"driver_version": "driver version", "cuda_version": "cuda version"}
 GPU_KEYS = {"vbios_version": "vbios version"}

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 
 from dcops.dcgm.diag import DcgmTest, parse_dcgm_diag
 from dcops.errors import InputError
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, register_check
-from dcops.health.checks._common import (
+from dcops.measurements import CommandResult
+from health.base import CheckResult, CheckStatus, NodeFacts, register_check
+from health.checks._common import (
     EXIT_NOT_FOUND,
     BadThreshold,
     Finder,
@@ -29,7 +30,6 @@ from dcops.health.checks._common import (
     first_line,
     threshold_number,
 )
-from dcops.measurements import CommandResult
 
 DEFAULT_LEVEL = 1
 _STATUS = {"fail": CheckStatus.FAIL, "warn": CheckStatus.WARN, "error": CheckStatus.ERROR}

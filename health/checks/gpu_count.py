@@ -16,8 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from dcops.health.base import CheckResult, NodeFacts, register_check
-from dcops.health.checks._common import (
+from dcops.measurements import CommandResult
+from dcops.xid import classify_xid
+from health.base import CheckResult, NodeFacts, register_check
+from health.checks._common import (
     EXIT_NOT_FOUND,
     PROC_GPUS_ARGV,
     Finder,
@@ -30,8 +32,6 @@ from dcops.health.checks._common import (
     lost_gpus,
     parse_proc_gpus,
 )
-from dcops.measurements import CommandResult
-from dcops.xid import classify_xid
 
 _LISTED = re.compile(r"^GPU (\d+): (.+?) \(UUID: ([^)]+)\)\s*$")
 _MIG = re.compile(r"^\s+MIG .*Device\s+\d+:")

@@ -24,8 +24,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dcops.health.base import CheckResult, NodeFacts, register_check
-from dcops.health.checks._common import (
+from dcops.measurements import CommandResult
+from health.base import CheckResult, NodeFacts, register_check
+from health.checks._common import (
     EXIT_NOT_FOUND,
     BadThreshold,
     Finder,
@@ -36,7 +37,6 @@ from dcops.health.checks._common import (
     threshold_number,
     threshold_optional,
 )
-from dcops.measurements import CommandResult
 
 DEFAULT_MOUNTS = ("/",)
 DEFAULT_DISK_FREE_WARN_PCT = 10.0

@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dcops.health.lifecycle import NodeRecord, NodeState
 from dcops.store import Store, runs, utc_now
+from health.lifecycle import NodeRecord, NodeState
 
 
 def load_records(store: Store, nodes: Sequence[str]) -> dict[str, tuple[NodeRecord, str]]:

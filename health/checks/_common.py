@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dcops.errors import DcopsError
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts
-from dcops.health.checks._smi import SmiLog, SmiParseError, parse_smi
 from dcops.measurements import CommandResult
 from dcops.skus import SkuProfile, get_sku
+from health.base import CheckResult, CheckStatus, NodeFacts
+from health.checks._smi import SmiLog, SmiParseError, parse_smi
 
 EXIT_NOT_FOUND = 127  # the shell's "command not found"
 

@@ -9,10 +9,10 @@
 
 Order of work (the cross-cutting parts live here, the deciding parts are pure):
 
-1. findings: :mod:`dcops.health.sweep_collect` (agentless checks, or dcops on
+1. findings: :mod:`health.sweep_collect` (agentless checks, or dcops on
    the node), bounded by concurrency, per-node timeout and a total deadline;
 2. the scheduler's view (``NodeActions.states``) and each node's stored
-   lifecycle record, then :func:`dcops.health.lifecycle.transition` per node;
+   lifecycle record, then :func:`health.lifecycle.transition` per node;
 3. the planned drains (reason ``dcops: <check>: <evidence>``) and resumes go,
    as one batch, to the actuator (:mod:`dcops.actions`): ownership re-read
    from the scheduler (a drain an operator took over is left alone; a burn-in
@@ -43,8 +43,14 @@ from dcops.actions import (
     topology_of,
 )
 from dcops.errors import DcopsError, ExitCode, SchedulerError
-from dcops.health.base import Check, NodeFacts
-from dcops.health.lifecycle import (
+from dcops.hostlist import compress
+from dcops.inventory import Site
+from dcops.node_actions import NodeActions, SchedulerNodeState
+from dcops.ports import RemoteRunner
+from dcops.store import AuditLog, Store, utc_now
+from dcops.store.runs import new_run_id
+from health.base import Check, NodeFacts
+from health.lifecycle import (
     Action,
     LifecyclePolicy,
     NodeRecord,
@@ -56,14 +62,8 @@ from dcops.health.lifecycle import (
     resume_failed,
     transition,
 )
-from dcops.health.sweep_collect import NodeFindings, OnNode, collect, collect_remote_dcops
-from dcops.health.sweep_store import load_records, save_run
-from dcops.hostlist import compress
-from dcops.inventory import Site
-from dcops.node_actions import NodeActions, SchedulerNodeState
-from dcops.ports import RemoteRunner
-from dcops.store import AuditLog, Store, utc_now
-from dcops.store.runs import new_run_id
+from health.sweep_collect import NodeFindings, OnNode, collect, collect_remote_dcops
+from health.sweep_store import load_records, save_run
 
 #: Per-node statuses of a sweep report, best first: a node's status is its worst check.
 #: ``warn`` is a healthy node with a warning (throttling, slow links): it stays in service.

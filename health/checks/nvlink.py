@@ -21,8 +21,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from dcops.health.base import CheckResult, NodeFacts, register_check
-from dcops.health.checks._common import (
+from dcops.measurements import CommandResult
+from health.base import CheckResult, NodeFacts, register_check
+from health.checks._common import (
     BadThreshold,
     Finder,
     expect_results,
@@ -33,8 +34,7 @@ from dcops.health.checks._common import (
     threshold_number,
     threshold_optional,
 )
-from dcops.health.checks._smi import SmiParseError, parse_smi
-from dcops.measurements import CommandResult
+from health.checks._smi import SmiParseError, parse_smi
 
 DEFAULT_ERRORS_MAX = 100
 LINK_SPEED_MIN_RATIO = 0.9

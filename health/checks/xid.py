@@ -25,8 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from dcops.health.base import CheckResult, CheckStatus, NodeFacts, register_check
-from dcops.health.checks._common import (
+from dcops.measurements import CommandResult
+from dcops.xid import RECOVERY_ACTIONS, classify_xid
+from health.base import CheckResult, CheckStatus, NodeFacts, register_check
+from health.checks._common import (
     EXIT_NOT_FOUND,
     PROC_GPUS_ARGV,
     BadThreshold,
@@ -41,8 +43,6 @@ from dcops.health.checks._common import (
     parse_proc_gpus,
     threshold_list,
 )
-from dcops.measurements import CommandResult
-from dcops.xid import RECOVERY_ACTIONS, classify_xid
 
 DEFAULT_FATAL_CODES = (48, 64, 79, 95)
 FATAL_RECOVERY_ACTIONS = ("NODE_REBOOT", "DRAIN_AND_RESET")

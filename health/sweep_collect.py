@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcops.errors import CommandTimeout, ConnectError, HostKeyError, RemoteError
-from dcops.health.base import Check, CheckResult, CheckStatus, NodeFacts
 from dcops.measurements import CommandResult
 from dcops.ports import RemoteRunner
 from dcops.remote import run_many
+from health.base import Check, CheckResult, CheckStatus, NodeFacts
 
 log = logging.getLogger(__name__)
 

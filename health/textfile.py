@@ -35,7 +35,7 @@ TEXTFILE_NAME = "dcops_sweep.prom"
 
 NODE_STATUSES = ("ok", "warn", "suspect", "fail", "error")
 
-#: Lifecycle states (:class:`dcops.health.lifecycle.NodeState`), in order.
+#: Lifecycle states (:class:`health.lifecycle.NodeState`), in order.
 LIFECYCLE_STATES = ("ok", "suspect", "drained", "repair")
 
 
@@ -49,7 +49,7 @@ def drained_by_dcops_since(node: Mapping[str, Any]) -> float | None:
 
 
 def render(report: Mapping[str, Any]) -> str:
-    """The exposition text for a sweep report (see :mod:`dcops.health.sweep`)."""
+    """The exposition text for a sweep report (see :mod:`health.sweep`)."""
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
     registry = CollectorRegistry()

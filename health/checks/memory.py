@@ -21,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from dcops.health.base import CheckResult, NodeFacts, register_check
-from dcops.health.checks._common import (
+from dcops.measurements import CommandResult
+from dcops.xid import classify_xid
+from health.base import CheckResult, NodeFacts, register_check
+from health.checks._common import (
     BadThreshold,
     Finder,
     expect_results,
@@ -32,9 +34,7 @@ from dcops.health.checks._common import (
     threshold_number,
     yes_no,
 )
-from dcops.health.checks._smi import SmiGpu
-from dcops.measurements import CommandResult
-from dcops.xid import classify_xid
+from health.checks._smi import SmiGpu
 
 DEFAULT_ECC_UNCORRECTABLE_MAX = 0
 DEFAULT_RETIRED_PAGES_MAX = 60

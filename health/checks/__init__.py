@@ -5,7 +5,7 @@ names the argv lists to run on the node, ``judge(results, facts)`` turns their
 results into findings, purely. Shared parsing lives in ``_common`` and ``_smi``.
 """
 
-from dcops.health.checks import (
+from health.checks import (
     dcgm,
     drift,
     gpu_count,
