@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any
 
 from dcops.errors import BusyError, StoreError
+from dcops.private_files import open_private, private_dir
 
 
 def _pid_alive(pid: int) -> bool:
@@ -51,8 +52,8 @@ class RunLock:
 
     def acquire(self) -> RunLock:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            private_dir(self.path.parent)
+            fd = open_private(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise StoreError(f"lock file {self.path}: {exc.strerror or exc}") from exc
         try:

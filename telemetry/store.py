@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dcops.errors import InputError, StoreError
+from dcops.private_files import PRIVATE_FILE_MODE, private_dir
 from telemetry.jobs import COLUMNS, JOB_SCHEMA, conform, empty_jobs_frame, table_to_frame
 
 if TYPE_CHECKING:
@@ -89,8 +90,9 @@ class JobStore:
         previous = self._count(path)
         tmp = self.root / f".{source}{_SUFFIX}.{uuid.uuid4().hex}.tmp"
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            private_dir(self.root)
             pq.write_table(table, tmp)
+            tmp.chmod(PRIVATE_FILE_MODE)
             with tmp.open("rb") as fh:
                 os.fsync(fh.fileno())
             tmp.replace(path)

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from dcops.errors import BusyError, StoreError
+from dcops.private_files import open_private, private_dir
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -35,7 +36,7 @@ class TargetLock:
 
     def acquire(self) -> TargetLock:
         try:
-            self.dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.dir)
         except OSError as exc:
             raise StoreError(f"lock directory {self.dir}: {exc.strerror or exc}") from exc
         try:
@@ -49,7 +50,7 @@ class TargetLock:
     def _take(self, node: str) -> None:
         path = self.dir / f"{_SAFE.sub('_', node)}.lock"
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = open_private(path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:
             raise StoreError(f"lock file {path}: {exc.strerror or exc}") from exc
         try:

@@ -68,25 +68,41 @@ def show(
 def verify(ctx: click.Context, anchor: str | None, as_json: bool) -> None:
     """Check the keyed chain, its triggers and the exported head; exit 1 if tampered.
 
-    Also checks that every API token's row agrees with its audited history.
+    Also checks that every API token's row and every tenant contract agrees with
+    its audited history.
     """
+    from scheduler.tenants.store import tenant_audit_problems
     from scheduler.tenants.tokens import token_audit_problems
 
     log = open_audit(ctx)
     result = log.verify(anchor=anchor)
     tokens = token_audit_problems(log.store)
-    data = {**result.to_dict(), "token_problems": tokens}
-    ok = result.ok and not tokens
+    tenants = tenant_audit_problems(log.store)
+    notes = list(result.notes)
+    if log.store.seal.key_path.parent.resolve() == log.store.path.parent.resolve():
+        notes.append(
+            f"the audit key {log.store.seal.key_path} lies beside the state store: whoever can "
+            "write that directory can replace it; set audit_key (docs/state-and-audit.md)"
+        )
+    data = {
+        **result.to_dict(),
+        "notes": notes,
+        "token_problems": tokens,
+        "tenant_problems": tenants,
+    }
+    ok = result.ok and not tokens and not tenants
 
     def render(console: Console) -> None:
         if result.ok:
             console.print(f"audit log intact: {result.records} record(s), head {result.head}")
         else:
             console.print(f"[red]audit log TAMPERED[/red]: {result.problem}")
-        for note in result.notes:
+        for note in notes:
             console.print(f"note: {note}")
         for problem in tokens:
             console.print(f"[red]token row TAMPERED[/red]: {problem}")
+        for problem in tenants:
+            console.print(f"[red]tenant row TAMPERED[/red]: {problem}")
 
     emit(data, as_json, render)
     if not ok:

@@ -198,6 +198,36 @@ def quota(ctx: click.Context, name: str, gpus: int, as_json: bool) -> None:
     )
 
 
+@tenant.command("output-root")
+@click.argument("name")
+@click.option("--add", "add", multiple=True, help="Absolute directory to allow (repeatable).")
+@click.option("--remove", "remove", multiple=True, help="Output root to take away (repeatable).")
+@json_option
+@click.pass_context
+def output_root(
+    ctx: click.Context, name: str, add: tuple[str, ...], remove: tuple[str, ...], as_json: bool
+) -> None:
+    """Add or remove directories tenant NAME may write under (audited).
+
+    Jobs submitted after the change see it; running jobs keep the roots they
+    were rendered with. A tenant keeps at least one root.
+    """
+    from dcops.errors import InputError
+    from scheduler.tenants.store import set_output_roots
+
+    if not add and not remove:
+        raise InputError("tenant output-root: give --add PATH and/or --remove PATH")
+    store, audit = _store_and_audit(ctx)
+    with store:
+        contract = set_output_roots(store, name, audit, add=add, remove=remove)
+    roots = list(contract.output_roots)
+    emit(
+        {"tenant": name, "output_roots": roots},
+        as_json,
+        render=lambda c: c.print(f"tenant {name}: output roots {', '.join(roots)}"),
+    )
+
+
 @tenant.command("token")
 @click.argument("name")
 @click.option(

@@ -22,8 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dcops.errors import StoreError
+from dcops.private_files import private_dir, warn_if_loose
 from dcops.store.migrations import MIGRATIONS
-from dcops.store.seal import AuditSeal, private_dir, warn_if_loose
+from dcops.store.seal import AuditSeal
 
 BUSY_TIMEOUT_MS = 30_000
 

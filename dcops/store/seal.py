@@ -22,18 +22,17 @@ service user); the default is ``audit.key`` beside ``state.db``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import os
 import secrets
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from dcops.errors import StoreError
+from dcops.private_files import private_dir, warn_if_loose
 
 _log = logging.getLogger("dcops.store")
 KEY_BYTES = 32
@@ -47,34 +46,6 @@ class Anchor:
 
     seq: int
     head: str
-
-
-def warn_if_loose(path: Path, what: str) -> None:
-    """Log a warning when ``path`` is readable or writable by group or others."""
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return
-    if stat.S_IMODE(mode) & 0o077:
-        _log.warning(
-            "%s %s has mode %o: other users can read it; chmod %s %s",
-            what,
-            path,
-            stat.S_IMODE(mode),
-            "700" if stat.S_ISDIR(mode) else "600",
-            path,
-        )
-
-
-def private_dir(path: Path) -> None:
-    """Create ``path`` (and parents) with the leaf at 0700; warn if it exists looser."""
-    if path.is_dir():
-        warn_if_loose(path, "directory")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(FileExistsError):
-        path.mkdir(mode=0o700)
-    path.chmod(0o700)
 
 
 class AuditSeal:

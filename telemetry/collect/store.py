@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dcops.errors import StoreError
+from dcops.private_files import PRIVATE_FILE_MODE, private_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,8 +97,9 @@ class PartitionedStore:
         path = folder / name
         tmp = folder / f".{name}.tmp"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_dir(folder)
             pq.write_table(table, tmp, compression="zstd")
+            tmp.chmod(PRIVATE_FILE_MODE)
             with tmp.open("rb") as fh:
                 os.fsync(fh.fileno())
             tmp.replace(path)

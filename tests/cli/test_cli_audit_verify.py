@@ -77,3 +77,28 @@ def test_verify_reports_an_un_revoked_token(tmp_path: Path) -> None:
     bad = dcops("--state-db", str(db), "audit", "verify", "--json")
     assert bad.returncode == 1
     assert "revoked in the audit log" in json.loads(bad.stdout)["token_problems"][0]
+
+
+def test_tenant_output_root_is_audited_and_a_hand_edit_fails_verify(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    root = tmp_path / "out"
+    with Store(db) as store:
+        create_tenant(store, make_tenant(root), AuditLog(store, actor="op"))
+    extra = str(tmp_path / "more")
+    added = dcops("--state-db", str(db), "tenant", "output-root", "acme", "--add", extra, "--json")
+    assert added.returncode == 0, added.stderr
+    assert extra in json.loads(added.stdout)["output_roots"]
+    bad = dcops("--state-db", str(db), "tenant", "output-root", "acme", "--add", "rel/path")
+    assert bad.returncode == 2 and bad.stderr.startswith("dcops: error: "), bad.stderr
+    none = dcops("--state-db", str(db), "tenant", "output-root", "acme")
+    assert none.returncode == 2, none.stderr
+    assert dcops("--state-db", str(db), "audit", "verify").returncode == 0
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE tenants SET contract = json_set(contract, '$.gpu_quota', 999)")
+    conn.commit()
+    conn.close()
+    tampered = dcops("--state-db", str(db), "audit", "verify", "--json")
+    assert tampered.returncode == 1, tampered.stdout
+    assert any("gpu_quota" in p for p in json.loads(tampered.stdout)["tenant_problems"])
+    shown = dcops("--state-db", str(db), "tenant", "show", "acme")
+    assert shown.returncode == 3 and "differs from the audited one" in shown.stderr, shown.stderr

@@ -91,3 +91,82 @@ def test_untouched_tokens_agree_with_the_audit(store: Store) -> None:
     for _ in range(3):
         issue_token(store, "acme", audit)
     assert token_audit_problems(store) == []
+
+
+# --- tenant contracts: a row edited outside dcops fails closed (issue 11 §3) ---
+
+
+@pytest.mark.parametrize(
+    ("sql", "field"),
+    [
+        (
+            "UPDATE tenants SET contract = json_set(contract, '$.gpu_quota', 4096)"
+            " WHERE name = 'acme'",
+            "gpu_quota",
+        ),
+        (
+            "UPDATE tenants SET contract = json_set(contract, '$.output_roots[0]', '/srv/globex')"
+            " WHERE name = 'acme'",
+            "output_roots",
+        ),
+        (
+            "UPDATE tenants SET contract = json_set(contract, '$.slurm_account', 'globex')"
+            " WHERE name = 'acme'",
+            "slurm_account",
+        ),
+    ],
+)
+def test_a_tenant_contract_edited_by_hand_fails_closed(store: Store, sql: str, field: str) -> None:
+    from dcops.errors import StoreError
+    from scheduler.tenants.store import get_tenant, tenant_audit_problems
+
+    issued = issue_token(store, "acme", AuditLog(store, actor="op"))
+    assert tenant_audit_problems(store) == []
+    _raw(store, sql)
+    with pytest.raises(StoreError, match=f"differs from the audited one \\({field}\\)"):
+        get_tenant(store, "acme")
+    with pytest.raises(StoreError, match="refused"):
+        authenticate(store, issued.token)
+    problems = tenant_audit_problems(store)
+    assert len(problems) == 1 and "acme" in problems[0]
+    assert get_tenant(store, "globex").name == "globex"  # the other tenant is unaffected
+
+
+def test_a_tenant_row_inserted_by_hand_is_refused(store: Store) -> None:
+    from dcops.errors import StoreError
+    from scheduler.tenants.store import get_tenant
+
+    _raw(
+        store,
+        "INSERT INTO tenants (name, contract, created_at, updated_at)"
+        " SELECT 'initech', json_set(contract, '$.name', 'initech', '$.slurm_account', 'initech'),"
+        " created_at, updated_at FROM tenants WHERE name = 'acme'",
+    )
+    with pytest.raises(StoreError, match="no audited creation"):
+        get_tenant(store, "initech")
+
+
+def test_audited_changes_keep_the_contract_usable(store: Store, root: Path) -> None:
+    from scheduler.tenants.store import (
+        get_tenant,
+        set_output_roots,
+        set_quota,
+        tenant_audit_problems,
+    )
+
+    audit = AuditLog(store, actor="op")
+    set_quota(store, "acme", 64, audit)
+    extra = str(root / "extra")
+    set_output_roots(store, "acme", audit, add=(extra,))
+    contract = get_tenant(store, "acme")
+    assert contract.gpu_quota == 64 and extra in contract.output_roots
+    assert tenant_audit_problems(store) == []
+    set_output_roots(store, "acme", audit, remove=(extra,))
+    assert extra not in get_tenant(store, "acme").output_roots
+    actions = [r.action for r in audit.records(target="tenant:acme")]
+    assert actions == [
+        "tenant.create",
+        "tenant.quota",
+        "tenant.output_roots",
+        "tenant.output_roots",
+    ]
