@@ -10,8 +10,7 @@ fault-free nodes. Side by side: the profile's 3 GEMM rounds vs a single round
 (the baseline a one-shot burn gives). Targets (the issue): every hard fault
 found; factor <= 0.93 found with >= 95 % recall at 2 % noise; FPR <= 0.5 %.
 
-Localization: one rack, 1 or 2 faulty trays (NVLink factor 0.5..0.9) at 2 %
-noise; bisection rounds vs the all-pairs search (n (n - 1) / 2 = 153 rounds).
+Localization is measured by ``bench/bench_localization.py``.
 """
 
 from __future__ import annotations
@@ -19,13 +18,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import random
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from burnin.localize import localize
 from burnin.profiles import Thresholds, load_thresholds
 from burnin.suite import SuiteOptions, flagged_gpus, run_suite, sim_ports
 from dcops.sim import SimFleet
@@ -100,36 +97,6 @@ def detection(noise: float, trials: int, racks: int, th: Thresholds) -> dict[str
     }
 
 
-def localization(trials: int, th: Thresholds) -> dict[str, float]:
-    rounds: list[int] = []
-    correct = 0
-    for trial in range(trials):
-        rng = random.Random(trial)
-        k = 1 + trial % 2
-        bad = sorted(rng.sample(range(1, 19), k))
-        faults = [
-            {
-                "node": f"sim-r01-t{t:02d}",
-                "kind": "nvlink_degraded",
-                "factor": rng.uniform(0.5, 0.9),
-            }
-            for t in bad
-        ]
-        fleet = SimFleet.from_dict(
-            {"sku": "gb200-nvl72", "racks": 1, "seed": trial, "noise": 0.02, "faults": faults}
-        )
-        trays = {n: fleet.site.gpus(n) for n in fleet.site.nodes()}
-        loc = localize(fleet.collectives, trays, th, timeout_s=60)
-        rounds.append(loc.rounds)
-        correct += sorted(c.target for c in loc.culprits) == [f"sim-r01-t{t:02d}" for t in bad]
-    return {
-        "exact": correct / trials,
-        "rounds_median": statistics.median(rounds),
-        "rounds_max": max(rounds),
-        "all_pairs": 18 * 17 // 2,
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--trials", type=int, default=20)
@@ -146,11 +113,6 @@ def main() -> None:
                 f"{noise:>6.0%} {label:>6} {d['slow_recall']:>12.1%} {d['hard_recall']:>12.1%} "
                 f"{d['fpr']:>8.2%}"
             )
-    loc = localization(args.trials, th)
-    print(
-        f"localization (1-2 bad trays of 18, noise 2%): exact {loc['exact']:.0%}, rounds median "
-        f"{loc['rounds_median']}, max {loc['rounds_max']} vs all-pairs {loc['all_pairs']}"
-    )
 
 
 if __name__ == "__main__":

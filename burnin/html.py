@@ -91,7 +91,8 @@ def render_page(report: dict[str, Any]) -> str:
     gpu_counts = ", ".join(f"{g[k]} {k}" for k in COLORS if g.get(k))
     localization = "".join(
         f"<li>{esc(loc.get('kind'))} <span class='node'>{esc(loc.get('target'))}</span> "
-        f"(domain {esc(loc.get('domain'))}): {esc(loc.get('domain_rounds'))} collective rounds</li>"
+        f"(domain {esc(loc.get('domain'))}): {esc(loc.get('stages'))} stages, "
+        f"{esc(loc.get('tests'))} collective tests, {esc(_gpu_s(loc.get('gpu_seconds')))}</li>"
         for loc in report.get("localization") or []
     )
     findings = table(
@@ -125,3 +126,7 @@ fail, {text(s.get("error", 0))} error. GPUs: {html.escape(gpu_counts or "none")}
 <h2>Run parameters</h2>{table(("parameter", "value"), param_rows(report), "none")}
 </body></html>
 """
+
+
+def _gpu_s(value: object) -> str:
+    return f"{value:.1f} GPU-s" if isinstance(value, int | float) else "GPU-s unmeasured"

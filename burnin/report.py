@@ -12,7 +12,9 @@ Contract (keys kept stable; more may be added)::
                 # "unknown", never "pass"; its node carries the error and the reason
                                                            "threshold", "message", ...}],
                           "tflops"}]}],
-     "localization": [{"target", "kind", "rounds", "all_pairs_rounds", "domain", "evidence"}],
+     "localization": [{"target", "kind", "domain", "method", "stages", "tests",
+                       "gpu_seconds", "evidence"}],   # stages/tests/GPU-s: the domain's search
+     "unresolved": [{"domain", "group", "method", "stages", "tests", "gpu_seconds"}],
      "collectives": {"<group>": peak busbw GB/s},
      "actions": [...]}                                       # filled by the service
 """
@@ -72,17 +74,12 @@ def build_report(
                 }
             )
     localization = [
-        {
-            **rec,
-            "domain": domain,
-            "all_pairs_rounds": loc.all_pairs_rounds,
-            "domain_rounds": loc.rounds,
-        }
+        {**rec, "domain": domain}
         for domain, loc in run.localizations.items()
         for rec in loc.records()
     ]
     unresolved = [
-        {"domain": domain, "group": list(group)}
+        {"domain": domain, "group": list(group), **loc.cost()}
         for domain, loc in run.localizations.items()
         for group in loc.unresolved
     ]

@@ -7,8 +7,14 @@ torch on this machine's GPUs or CPU ranks)::
     2. GEMM for the profile's rounds, one engine call per node and round (a node
        that hangs or dies mid-burn is an error for that node, not for the run)
     3. probe again: XIDs, throttling, ECC, remapped rows, lost GPUs during the burn
-    4. the profile's collective per tray, then per NVLink domain
-    5. localize the culprits of every domain sweep that fell short
+    4. the profile's collective per tray (every tray at once: one batch of
+       disjoint groups), then per NVLink domain (every domain at once)
+    5. localize the culprits of every domain sweep that fell short, by stages
+       of concurrent tests (:mod:`burnin.localize`)
+
+``params`` records what ran: GEMM rounds actually run and the burn's GPU-time
+(``gpu_seconds``: GEMM seconds per GPU, plus members x seconds of every
+collective test, localization included).
     6. roll everything up: GPU -> node -> rack -> run
 
 Nothing here judges: :mod:`burnin.verdicts` does. Nothing here writes the store
@@ -115,6 +121,7 @@ class SuiteRun:
     gemm_tflops: dict[GpuRef, float] = field(default_factory=dict)  # mean over rounds
     busbw_gbps: dict[str, float] = field(default_factory=dict)  # group label -> peak busbw
     params: dict[str, Any] = field(default_factory=dict)
+    collective_gpu_seconds: float = 0.0  # the per-tray and per-domain sweeps
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -207,6 +214,7 @@ def run_suite(
         "dtype": dtype,
         "gemm_rounds": rounds_n,
         "gemm_duration_s": duration,
+        **_gpu_time(rounds, run),
         "collective_op": thresholds.collectives.op,
         "collective_sizes_bytes": list(thresholds.collectives.sizes_bytes),
         "probe": ports.probe is not None,
@@ -282,23 +290,38 @@ def _collectives(
         if len(ns) > 1
     ]
     results: list[CollectiveResult] = []
-    for i, (label, members) in enumerate(groups):
-        progress("collectives", i, len(groups))
-        try:
-            result = engine.run(
-                c.op, members, sizes_bytes=c.sizes_bytes, timeout_s=options.collective_timeout_s
-            )
-        except DcopsError as exc:
-            run.findings.append(collective_error(c.op, members, exc))
-            if label.startswith("domain ") and options.localize:
-                _localize(engine, label, domains, trays, thresholds, options, run)
+    tray_groups = [(label, m) for label, m in groups if not label.startswith("domain ")]
+    domain_groups = [(label, m) for label, m in groups if label.startswith("domain ")]
+    done = 0
+    for batch in (tray_groups, domain_groups):
+        if not batch:
             continue
-        results.append(result)
-        run.busbw_gbps[label] = result.peak_busbw_gbps
-        if label.startswith("domain ") and options.localize:
-            own = judge_collectives([result], c, domain_of=domain_of)
-            if any(f.status is not Status.PASS for f in own):
-                _localize(engine, label, domains, trays, thresholds, options, run)
+        progress("collectives", done, len(groups))
+        outcomes = engine.run_batch(
+            c.op,
+            [m for _, m in batch],
+            sizes_bytes=c.sizes_bytes,
+            timeout_s=options.collective_timeout_s,
+        )
+        done += len(batch)
+        for (label, members), outcome in zip(batch, outcomes, strict=True):
+            run.collective_gpu_seconds += outcome.gpu_seconds
+            is_domain = label.startswith("domain ")
+            result = outcome.result
+            if result is None:
+                exc = outcome.error
+                if not isinstance(exc, DcopsError):
+                    exc = DcopsError(str(exc))
+                run.findings.append(collective_error(c.op, members, exc))
+                if is_domain and options.localize:
+                    _localize(engine, label, domains, trays, thresholds, options, run)
+                continue
+            results.append(result)
+            run.busbw_gbps[label] = result.peak_busbw_gbps
+            if is_domain and options.localize:
+                own = judge_collectives([result], c, domain_of=domain_of)
+                if any(f.status is not Status.PASS for f in own):
+                    _localize(engine, label, domains, trays, thresholds, options, run)
     progress("collectives", len(groups), len(groups))
     run.findings += judge_collectives(results, c, domain_of=domain_of)
 
@@ -322,6 +345,21 @@ def _localize(
     )
     run.localizations[domain] = loc
     run.findings += loc.findings()
+
+
+def _gpu_time(rounds: Sequence[Sequence[GemmResult]], run: SuiteRun) -> dict[str, Any]:
+    """The burn's GPU-seconds, in all and by phase (GEMM, collective sweeps, localization)."""
+    gemm = sum(r.duration_s for round_ in rounds for r in round_)
+    loc = sum(x.gpu_seconds for x in run.localizations.values())
+    parts = {
+        "gemm": round(gemm, 3),
+        "collectives": round(run.collective_gpu_seconds, 3),
+        "localization": round(loc, 3),
+    }
+    return {
+        "gpu_seconds": round(gemm + run.collective_gpu_seconds + loc, 3),
+        "gpu_seconds_by_phase": parts,
+    }
 
 
 def _mean_tflops(rounds: Sequence[Sequence[GemmResult]]) -> dict[GpuRef, float]:

@@ -147,10 +147,30 @@ class CollectiveResult:
     rows: tuple[CollectiveRow, ...]
     backend: str
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: Seconds the sweep held its GPUs (wall clock; the simulator's model); None: unknown.
+    elapsed_s: float | None = None
 
     @property
     def peak_busbw_gbps(self) -> float:
         return max((r.out_of_place.busbw_gbps for r in self.rows), default=0.0)
+
+
+@dataclass(frozen=True)
+class CollectiveOutcome:
+    """One group of a concurrent batch: its result, or the error that ended it.
+
+    ``elapsed_s``: how long the group held its GPUs (to the result, or to the
+    failure); ``gpu_seconds`` is that times the group's size.
+    """
+
+    members: tuple[GpuRef, ...]
+    result: CollectiveResult | None
+    error: Exception | None
+    elapsed_s: float
+
+    @property
+    def gpu_seconds(self) -> float:
+        return self.elapsed_s * len(self.members)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from dcops.measurements import (
+    CollectiveOutcome,
     CollectiveResult,
     CommandResult,
     GemmResult,
@@ -68,6 +69,25 @@ class CollectiveEngine(Protocol):
         timeout_s: float | None = None,
     ) -> CollectiveResult:
         """Time ``op`` over ``members`` at each size; check every result's correctness."""
+        ...
+
+    def run_batch(
+        self,
+        op: str,
+        groups: Sequence[Sequence[GpuRef]],
+        *,
+        sizes_bytes: Sequence[int],
+        iterations: int = 5,
+        timeout_s: float | None = None,
+    ) -> list[CollectiveOutcome]:
+        """Run ``op`` over every group *at the same time*; one outcome per group, in order.
+
+        The groups must be disjoint (``ValueError`` otherwise): NVL72 trays
+        share no GPU links and the NVLink switch is non-blocking, so disjoint
+        groups do not disturb each other and a batch costs the time of its
+        slowest group. A group that fails (:class:`~dcops.errors.DcopsError`)
+        is an outcome with ``error`` set; the other groups still run.
+        """
         ...
 
 

@@ -434,7 +434,8 @@ def _render(console: Console, report: dict[str, Any]) -> None:
     for loc in report["localization"]:
         console.print(
             f"localized {loc['kind']} {loc['target']} in domain {loc['domain']}: "
-            f"{loc['domain_rounds']} collective rounds (all-pairs: {loc['all_pairs_rounds']})"
+            f"{loc['stages']} stages of concurrent tests ({loc['tests']} collective tests, "
+            f"{loc['gpu_seconds']:.1f} GPU-s)"
         )
     for action in report["actions"]:
         console.print(f"{action['action']} {action['nodes']}: {action['outcome']}")

@@ -13,6 +13,14 @@ The model, per size ``S`` bytes over ``n`` members:
   latency-bound; then x (1 + noise x N(0, 1));
 - ``algbw = S / time`` and ``busbw = algbw x bus_factor(op, n)``, exactly.
 
+``run_batch`` models disjoint groups running at the same time: NVL72 trays
+share no GPU links and the NVLink switch is non-blocking, so every group of a
+batch gets exactly the result it would get alone (its own noise stream) and
+holds its GPUs for its modelled sweep time (``elapsed_s``: the sum of the
+timed iterations); the batch lasts as long as its slowest group. A group
+that fails is an outcome with its error (held 0 s, or ``timeout_s`` when it
+hangs).
+
 ``wrong`` is 0, or > 0 when a member has ``sdc``. A member that is lost,
 missing, or has all its NVLink links down makes the collective fail with a
 :class:`~dcops.errors.BackendError`, as NCCL would. Noise is keyed by the member
@@ -26,10 +34,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dcops.errors import BackendError, CommandTimeout, UnknownNameError
+from dcops.collective_batch import check_disjoint
+from dcops.errors import BackendError, CommandTimeout, DcopsError, UnknownNameError
 from dcops.measurements import (
     COLLECTIVES,
     BandwidthSample,
+    CollectiveOutcome,
     CollectiveResult,
     CollectiveRow,
     GpuRef,
@@ -130,7 +140,32 @@ class SimCollectiveEngine:
             rows=tuple(rows),
             backend=self.backend,
             notes=(f"scope={scope}", f"ranks={n}"),
+            elapsed_s=total_s,
         )
+
+    def run_batch(
+        self,
+        op: str,
+        groups: Sequence[Sequence[GpuRef]],
+        *,
+        sizes_bytes: Sequence[int],
+        iterations: int = 5,
+        timeout_s: float | None = None,
+    ) -> list[CollectiveOutcome]:
+        check_disjoint(groups)
+        out: list[CollectiveOutcome] = []
+        for members in groups:
+            try:
+                result = self.run(
+                    op, members, sizes_bytes=sizes_bytes, iterations=iterations,
+                    timeout_s=timeout_s,
+                )  # fmt: skip
+            except DcopsError as exc:
+                held = float(timeout_s or 0.0) if isinstance(exc, CommandTimeout) else 0.0
+                out.append(CollectiveOutcome(tuple(members), None, exc, held))
+                continue
+            out.append(CollectiveOutcome(tuple(members), result, None, result.elapsed_s or 0.0))
+        return out
 
     def _check_usable(self, op: str, members: Sequence[GpuRef], idx: I64) -> None:
         state = self.model.state

@@ -74,10 +74,19 @@ def test_demo_scenario_every_fault_found_and_healthy_pass(tmp_path: Path) -> Non
     assert "checksum" in checks  # silent data corruption caught by checksum
     xids = [r for g in nodes["sim-r02-t03"]["gpus"] for r in g["reasons"] if r["metric"] == "xid"]
     assert xids and xids[0]["value"] == 79
-    # the degraded NVLink tray is localized, with the cost next to all-pairs
+    # the degraded NVLink tray is localized, by stages, with what it cost
     loc = {entry["target"]: entry for entry in report["localization"]}
     assert "sim-r02-t11" in loc
-    assert loc["sim-r02-t11"]["domain_rounds"] < loc["sim-r02-t11"]["all_pairs_rounds"]
+    cost = loc["sim-r02-t11"]
+    assert 1 <= cost["stages"] <= 4 and cost["tests"] >= cost["stages"]
+    assert cost["gpu_seconds"] > 0 and "all_pairs" not in json.dumps(report)
+    params = report["params"]
+    assert params["gemm_rounds"] == 3
+    phases = params["gpu_seconds_by_phase"]
+    assert params["gpu_seconds"] == pytest.approx(sum(phases.values()), abs=0.01)
+    assert phases["localization"] == pytest.approx(
+        sum({e["domain"]: e["gpu_seconds"] for e in report["localization"]}.values()), abs=0.01
+    )
     # without --apply nothing is done, only said
     assert report["actions"] and all(a["outcome"] == "dry-run" for a in report["actions"])
 

@@ -80,6 +80,33 @@ def test_hung_rank_hits_the_timeout_and_leaves_no_worker() -> None:
     assert time.monotonic() - start < 10
 
 
+def test_batch_runs_disjoint_process_groups_at_the_same_time() -> None:
+    engine = TorchCollectiveEngine(device="cpu", warmup=0)
+    groups = [[GpuRef(HOST, 0), GpuRef(HOST, 1)], [GpuRef(HOST, 2), GpuRef(HOST, 3)]]
+    start = time.monotonic()
+    out = engine.run_batch("all_reduce", groups, sizes_bytes=[65536], iterations=2, timeout_s=60)
+    wall = time.monotonic() - start
+    assert [o.error for o in out] == [None, None]
+    for o, members in zip(out, groups, strict=True):
+        assert o.result is not None and o.result.members == tuple(members)
+        assert o.result.rows[0].out_of_place.wrong == 0
+        assert o.elapsed_s > 0 and o.result.elapsed_s == o.elapsed_s
+        assert o.gpu_seconds == pytest.approx(2 * o.elapsed_s)
+    # concurrent, not one after the other: the batch lasts less than the sum of its groups
+    assert wall < 0.85 * sum(o.elapsed_s for o in out), (wall, [o.elapsed_s for o in out])
+    with pytest.raises(ValueError, match="disjoint"):
+        engine.run_batch("all_reduce", [groups[0], groups[0][:1]], sizes_bytes=[4096])
+
+
+def test_batch_group_that_hangs_does_not_hold_back_the_others() -> None:
+    engine = TorchCollectiveEngine(device="cpu", fault="hang:1", warmup=0)
+    groups = [[GpuRef(HOST, 0), GpuRef(HOST, 1)], [GpuRef(HOST, 2)]]  # rank 1 only in the first
+    out = engine.run_batch("all_reduce", groups, sizes_bytes=[4096], timeout_s=8)
+    assert isinstance(out[0].error, CommandTimeout) and out[0].result is None
+    assert out[1].error is None and out[1].result is not None
+    assert out[1].elapsed_s < out[0].elapsed_s and out[0].elapsed_s >= 8
+
+
 def test_failing_rank_is_a_backend_error_naming_it() -> None:
     engine = TorchCollectiveEngine(device="cuda")
     if torch.cuda.is_available():
