@@ -5,7 +5,9 @@ torch on this machine's GPUs or CPU ranks)::
 
     1. probe every node (in parallel, bounded): unreachable / hung -> error
     2. GEMM for the profile's rounds, one engine call per node and round (a node
-       that hangs or dies mid-burn is an error for that node, not for the run)
+       that hangs or dies mid-burn is an error for that node, not for the run);
+       then only the GPUs left ambiguous burn again, a round at a time, until
+       decided or the profile's cap (:mod:`burnin.verdicts.remeasure`)
     3. probe again: XIDs, throttling, ECC, remapped rows, lost GPUs during the burn
     4. the profile's collective per tray (every tray at once: one batch of
        disjoint groups), then per NVLink domain (every domain at once)
@@ -23,6 +25,7 @@ or acts on nodes: :mod:`burnin.service` does.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from burnin.localize import Localization, localize
 from burnin.profiles import Thresholds
+from burnin.profiles.model import GemmThresholds
 from burnin.verdicts import (
     Finding,
     Status,
@@ -43,6 +47,7 @@ from burnin.verdicts import (
     rollup,
     slow_gpus,
 )
+from burnin.verdicts.remeasure import undecided
 from dcops.errors import DcopsError, InputError, UnknownNameError
 from dcops.inventory import Site
 from dcops.measurements import CollectiveResult, GemmResult, GpuRef, NodeReading
@@ -160,33 +165,28 @@ def run_suite(
     reachable = [n for n in nodes if n not in failed_nodes]
 
     # 2. GEMM, one call per node and round, nodes in parallel
+    burn = functools.partial(
+        _burn, ports.gemm, dtype=dtype, duration_s=duration, timeout_s=gemm_timeout
+    )
     rounds: list[list[GemmResult]] = []
     total = rounds_n * len(reachable)
-    done = 0
     for r in range(rounds_n):
-        this_round: list[GemmResult] = []
-
-        def burn(node: str, seed: int = options.seed + r) -> list[GemmResult]:
-            return ports.gemm.run(
-                site.gpus(node),
-                dtype=dtype,
-                duration_s=duration,
-                seed=seed,
-                timeout_s=gemm_timeout,
+        live = {n: site.gpus(n) for n in reachable if n not in failed_nodes}
+        first = r * len(reachable)
+        rounds.append(
+            _gemm_round(
+                burn, live, options.seed + r, node_failed, pool,
+                functools.partial(_step, progress, "gemm", first, total),
             )
+        )  # fmt: skip
 
-        live = [n for n in reachable if n not in failed_nodes]
-        for node, outcome in zip(live, pool.map(_catching(burn), live), strict=True):
-            done += 1
-            progress("gemm", done, total)
-            if isinstance(outcome, DcopsError):
-                node_failed(node, outcome, "gemm")
-            else:
-                this_round.extend(outcome)
-        rounds.append(this_round)
+    # 2b. adaptive re-measurement: only the ambiguous GPUs burn again, a round at a time
+    extra_rounds, extra_count = _remeasure(
+        burn, rounds, g, options.seed + rounds_n, failed_nodes, node_failed, pool, progress
+    )
     ran = [n for n in reachable if n not in failed_nodes]
     expected = [gpu for n in ran for gpu in site.gpus(n)]
-    gemm_findings = judge_gemm(rounds, g, expected=expected)
+    gemm_findings = judge_gemm(rounds, g, expected=expected, extra=extra_rounds)
     findings += gemm_findings
 
     # 3. probe after: what the burn did to the GPUs
@@ -206,34 +206,120 @@ def run_suite(
     if ports.collectives is not None and options.collectives:
         _collectives(ports, thresholds, options, readings, failed_nodes, run, progress)
 
-    run.gemm_tflops = _mean_tflops(rounds)
+    run.gemm_tflops = _mean_tflops([*rounds, *extra_rounds])
     required = ("gemm", "gpu_health") if ports.probe is not None else ("gemm",)
     run.verdict = rollup(findings, layout_from_site(site, set(nodes)), required_gpu_checks=required)
-    run.params = {
+    run.params = _params(
+        ports, thresholds, options, dtype, duration, rounds, extra_rounds, extra_count, run
+    )
+    return run
+
+
+def _params(
+    ports: SuitePorts,
+    thresholds: Thresholds,
+    options: SuiteOptions,
+    dtype: str,
+    duration: float,
+    rounds: Sequence[Sequence[GemmResult]],
+    extra_rounds: Sequence[Sequence[GemmResult]],
+    extra_count: dict[GpuRef, int],
+    run: SuiteRun,
+) -> dict[str, Any]:
+    rounds_n = len(rounds)
+    return {
         "backend": ports.backend,
         "dtype": dtype,
-        "gemm_rounds": rounds_n,
+        # rounds actually run, in series: the fixed ones plus the re-measurement rounds
+        "gemm_rounds": rounds_n + len(extra_rounds),
+        "gemm_fixed_rounds": rounds_n,
+        "gemm_remeasure_rounds": len(extra_rounds),
+        "gemm_remeasured_gpus": len(extra_count),
         "gemm_duration_s": duration,
-        **_gpu_time(rounds, run),
+        **_gpu_time([*rounds, *extra_rounds], run),
         "collective_op": thresholds.collectives.op,
         "collective_sizes_bytes": list(thresholds.collectives.sizes_bytes),
         "probe": ports.probe is not None,
         "collectives": ports.collectives is not None and options.collectives,
         "seed": options.seed,
     }
-    return run
 
 
-def _catching(
-    func: Callable[[str], list[GemmResult]],
-) -> Callable[[str], list[GemmResult] | DcopsError]:
-    def call(node: str) -> list[GemmResult] | DcopsError:
+def _remeasure(
+    burn: Callable[[list[GpuRef], int], list[GemmResult]],
+    rounds: Sequence[Sequence[GemmResult]],
+    g: GemmThresholds,
+    seed: int,
+    failed_nodes: set[str],
+    node_failed: Callable[[str, DcopsError, str], None],
+    pool: ThreadPoolExecutor,
+    progress: Progress,
+) -> tuple[list[list[GemmResult]], dict[GpuRef, int]]:
+    """Re-measurement rounds (each over the still-undecided GPUs only) and rounds per GPU."""
+    extra_rounds: list[list[GemmResult]] = []
+    extra_count: dict[GpuRef, int] = {}
+    cap = g.remeasure.max_rounds
+    for r in range(cap):
+        by_gpu: dict[GpuRef, list[GemmResult]] = {}
+        for result in (x for round_ in (*rounds, *extra_rounds) for x in round_):
+            if result.gpu.node not in failed_nodes:
+                by_gpu.setdefault(result.gpu, []).append(result)
+        todo = undecided(by_gpu, g, fixed_rounds=len(rounds), extra=extra_count)
+        if not todo:
+            break
+        per_node: dict[str, list[GpuRef]] = {}
+        for gpu in todo:
+            per_node.setdefault(gpu.node, []).append(gpu)
+        quiet = functools.partial(_step, _no_progress, "", 0, 0)
+        this_round = _gemm_round(burn, per_node, seed + r, node_failed, pool, quiet)
+        progress("gemm re-measure", r + 1, cap)
+        for gpu in todo:
+            extra_count[gpu] = extra_count.get(gpu, 0) + 1
+        extra_rounds.append(this_round)
+    return extra_rounds, extra_count
+
+
+def _burn(
+    gemm: GemmEngine,
+    gpus: list[GpuRef],
+    seed: int,
+    *,
+    dtype: str,
+    duration_s: float,
+    timeout_s: float,
+) -> list[GemmResult]:
+    return gemm.run(gpus, dtype=dtype, duration_s=duration_s, seed=seed, timeout_s=timeout_s)
+
+
+def _step(progress: Progress, stage: str, first: int, total: int, i: int) -> None:
+    progress(stage, first + i, total)
+
+
+def _gemm_round(
+    burn: Callable[[list[GpuRef], int], list[GemmResult]],
+    per_node: dict[str, list[GpuRef]],
+    seed: int,
+    node_failed: Callable[[str, DcopsError, str], None],
+    pool: ThreadPoolExecutor,
+    done: Callable[[int], None],
+) -> list[GemmResult]:
+    """One GEMM round: one engine call per node (its ``per_node`` GPUs), nodes in parallel."""
+    nodes = list(per_node)
+
+    def one(node: str) -> list[GemmResult] | DcopsError:
         try:
-            return func(node)
+            return burn(per_node[node], seed)
         except DcopsError as exc:
             return exc
 
-    return call
+    out: list[GemmResult] = []
+    for i, (node, outcome) in enumerate(zip(nodes, pool.map(one, nodes), strict=True)):
+        done(i + 1)
+        if isinstance(outcome, DcopsError):
+            node_failed(node, outcome, "gemm")
+        else:
+            out.extend(outcome)
+    return out
 
 
 def _probe_all(

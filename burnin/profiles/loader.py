@@ -31,9 +31,10 @@ from burnin.profiles.model import (
     HealthThresholds,
     LocalizeThresholds,
     PeerRule,
+    RemeasureRule,
     Thresholds,
 )
-from dcops.errors import LocatedInputError, UnknownNameError
+from dcops.errors import InputError, LocatedInputError, UnknownNameError
 from dcops.skus import SkuProfile, get_sku
 from dcops.yamlfile import Locations, PathKey, YamlFileError, format_path, load_located_text
 
@@ -63,6 +64,12 @@ SCHEMA: dict[str, Any] = {
         "floor_fail_fraction": float,
         "rel_error_max": ("map", DTYPES, float),
         "outliers": _PEERS,
+        "remeasure": {
+            "z_low": float,
+            "z_high": float,
+            "max_rounds": int,
+            "min_deficit": float,
+        },
     },
     "collectives": {
         "op": str,
@@ -232,6 +239,21 @@ def _peers(data: dict[str, Any]) -> PeerRule:
     )
 
 
+def _remeasure(data: dict[str, Any], sources: tuple[str, ...]) -> RemeasureRule:
+    rule = RemeasureRule(
+        z_low=float(data["z_low"]),
+        z_high=float(data["z_high"]),
+        max_rounds=int(data["max_rounds"]),
+        min_deficit=float(data["min_deficit"]),
+    )
+    if rule.z_high <= rule.z_low:  # negative values are refused by the schema check
+        raise InputError(
+            f"{' + '.join(sources)}: gemm.remeasure: z_high must be above z_low "
+            f"(got z_low {rule.z_low:g}, z_high {rule.z_high:g})"
+        )
+    return rule
+
+
 def _build(data: dict[str, Any], sku: SkuProfile, sources: tuple[str, ...]) -> Thresholds:
     g = data["gemm"]
     nominal = sku.gpu.tflops
@@ -243,6 +265,7 @@ def _build(data: dict[str, Any], sku: SkuProfile, sources: tuple[str, ...]) -> T
         floor_fail_tflops={d: float(g["floor_fail_fraction"]) * t for d, t in nominal.items()},
         rel_error_max={d: float(v) for d, v in g["rel_error_max"].items()},
         peers=_peers(g["outliers"]),
+        remeasure=_remeasure(g["remeasure"], sources),
     )
     c = data["collectives"]
     coll = CollectiveThresholds(

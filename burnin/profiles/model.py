@@ -25,6 +25,22 @@ class PeerRule:
 
 
 @dataclass(frozen=True)
+class RemeasureRule:
+    """Adaptive GEMM re-measurement after the fixed rounds (``burnin.verdicts.remeasure``).
+
+    A GPU not flagged whose robust z is at least ``z_low`` and whose deficit is
+    at least ``min_deficit`` burns again, one round at a time, until its z
+    (over all its rounds) is below ``z_low`` or at least ``z_high``, or
+    ``max_rounds`` more rounds ran. ``max_rounds = 0``: no re-measurement.
+    """
+
+    z_low: float = 2.0
+    z_high: float = 5.0
+    max_rounds: int = 0
+    min_deficit: float = 0.015
+
+
+@dataclass(frozen=True)
 class GemmThresholds:
     dtype: str = "bf16"
     rounds: int = 3
@@ -41,6 +57,7 @@ class GemmThresholds:
         }
     )
     peers: PeerRule = PeerRule()
+    remeasure: RemeasureRule = RemeasureRule()
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ Per GPU:
 - ``tflops_vs_baseline``: the same against a stored baseline (median and MAD
   of per-GPU means from earlier healthy runs of the same rounds and duration),
   so a fleet that is slow as a whole is still caught.
+
+``extra`` holds the re-measurement rounds of some GPUs
+(:mod:`burnin.verdicts.remeasure`): they count for a GPU's mean and
+correctness, not for the checksum vote (a few GPUs on another seed), and a GPU
+measured ``k`` times is judged with the peers' sigma scaled by
+``sqrt(k0 / k)`` (``k0``: the fixed rounds).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 from burnin.profiles.model import GemmThresholds, PeerRule
+from burnin.verdicts.remeasure import precision_factor
 from burnin.verdicts.robust import Low, OutlierRule, Spread, score, spread
 from burnin.verdicts.status import Finding, Reason, Status, gpu_finding
 from dcops.measurements import GemmResult, GpuRef
@@ -56,10 +63,11 @@ def judge_gemm(
     *,
     expected: Iterable[GpuRef] = (),
     baseline: Spread | None = None,
+    extra: Sequence[Sequence[GemmResult]] = (),
 ) -> list[Finding]:
     """Findings for every GPU in ``rounds`` and ``expected`` (see the module docstring)."""
     by_gpu: dict[GpuRef, list[GemmResult]] = {}
-    for round_results in rounds:
+    for round_results in [*rounds, *extra]:
         for r in round_results:
             by_gpu.setdefault(r.gpu, []).append(r)
 
@@ -95,8 +103,9 @@ def judge_gemm(
         finite = [v for v in table.values() if math.isfinite(v)]
         peers = spread(finite) if len(finite) >= rule.min_peers else None
         for gpu, mean in table.items():
+            factor = precision_factor(len(rounds), len(by_gpu[gpu]))
             bad[gpu].extend(
-                _speed(gpu, mean, shape[0], thresholds, peers, baseline, rule, fail_deficit)
+                _speed(gpu, mean, shape[0], thresholds, peers, baseline, rule, fail_deficit, factor)
             )
 
     out: list[Finding] = []
@@ -229,6 +238,7 @@ def _speed(
     baseline: Spread | None,
     rule: OutlierRule,
     fail_deficit: float,
+    sigma_factor: float = 1.0,
 ) -> list[Finding]:
     out: list[Finding] = []
     fail_floor = thresholds.floor_fail_tflops.get(dtype, 0.0)
@@ -245,7 +255,7 @@ def _speed(
     ):
         if ref is None:
             continue
-        low = score(mean, ref, rule)
+        low = score(mean, ref, rule, sigma_factor)
         if low is not None:
             out.append(_low_finding(gpu, metric, low, who, fail_deficit))
     return out

@@ -94,12 +94,16 @@ def spread(values: Sequence[float]) -> Spread:
     return Spread(centre, mad, len(finite))
 
 
-def score(value: float, ref: Spread, rule: OutlierRule) -> Low | None:
-    """``value`` judged against ``ref``; a :class:`Low` when both cuts are met, else None."""
+def score(value: float, ref: Spread, rule: OutlierRule, sigma_factor: float = 1.0) -> Low | None:
+    """``value`` judged against ``ref``; a :class:`Low` when both cuts are met, else None.
+
+    ``sigma_factor`` scales the peers' sigma for a value measured more (or
+    less) precisely than theirs (a mean over more rounds: ``sqrt(k0 / k)``).
+    """
     if ref.median <= 0 or not math.isfinite(value):
         return None
     deficit = (ref.median - value) / ref.median
-    sigma = ref.sigma(rule.min_scale_fraction)
+    sigma = ref.sigma(rule.min_scale_fraction) * sigma_factor
     z = (ref.median - value) / sigma if sigma > 0 else 0.0
     if z >= rule.z_cut and deficit >= rule.min_deficit:
         return Low(value=value, median=ref.median, z=z, deficit=deficit)

@@ -81,7 +81,8 @@ def test_demo_scenario_every_fault_found_and_healthy_pass(tmp_path: Path) -> Non
     assert 1 <= cost["stages"] <= 4 and cost["tests"] >= cost["stages"]
     assert cost["gpu_seconds"] > 0 and "all_pairs" not in json.dumps(report)
     params = report["params"]
-    assert params["gemm_rounds"] == 3
+    assert params["gemm_fixed_rounds"] == 3
+    assert params["gemm_rounds"] == 3 + params["gemm_remeasure_rounds"]
     phases = params["gpu_seconds_by_phase"]
     assert params["gpu_seconds"] == pytest.approx(sum(phases.values()), abs=0.01)
     assert phases["localization"] == pytest.approx(
