@@ -19,18 +19,21 @@ What a burn-in asks for:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from burnin.baselines import load_gemm_baseline, save_gemm_baseline
 from burnin.profiles import Thresholds
 from burnin.report import build_report, failing_nodes, node_evidence, passing_nodes
 from burnin.suite import Progress, SuiteOptions, SuitePorts, run_suite
 from burnin.verdicts.reachability import is_backend_error
 from dcops.actions import ActionRequest, ActionResult, Actuator, Source, Status
 from dcops.hostlist import compress
+from dcops.measurements import GpuRef
 from dcops.node_actions import NodeActions, dcops_reason
 from dcops.store import Store, utc_now
 from dcops.store import runs as run_store
@@ -67,6 +70,16 @@ def execute(
     """Run, judge, act, store; returns the report (see :mod:`burnin.report`)."""
     run_id = new_run_id("rc" if policy.recheck else "bi")
     started = utc_now()
+    if options.gemm_baseline is None:
+        g = thresholds.gemm
+        found = load_gemm_baseline(
+            store,
+            ports.site.sku,
+            options.gemm_dtype or g.dtype,
+            options.gemm_rounds or g.rounds,
+            ports.backend,
+        )
+        options = dataclasses.replace(options, gemm_baseline=found)
     suite = (
         run_suite(ports, thresholds, options, progress)
         if progress
@@ -82,7 +95,7 @@ def execute(
     results = actuator.submit(requests(report, policy), apply=policy.apply, force=policy.force)
     report["actions"] = [action_entry(r) for r in results]
     report["circuit_breaker"] = next((r.message for r in results if r.refused), None)
-    _save(store, report, suite.findings)
+    _save(store, report, suite.findings, suite.gemm_tflops, thresholds.gemm.peers.min_peers)
     return report
 
 
@@ -167,7 +180,13 @@ def action_entry(result: ActionResult) -> dict[str, Any]:
     }
 
 
-def _save(store: Store, report: dict[str, Any], findings: Sequence[Any]) -> None:
+def _save(
+    store: Store,
+    report: dict[str, Any],
+    findings: Sequence[Any],
+    tflops: Mapping[GpuRef, float],
+    min_peers: int,
+) -> None:
     rows = []
     for f in findings:
         reason = f.reason
@@ -194,8 +213,15 @@ def _save(store: Store, report: dict[str, Any], findings: Sequence[Any]) -> None
         params=report["params"],
         summary=report,
     )
+    passed = {
+        f"{n['node']}:gpu{g['index']}"
+        for n in report["nodes"]
+        for g in n["gpus"]
+        if g["status"] == "pass"
+    }
     with store.transaction() as conn:
         save_run(conn, run, rows)
+        save_gemm_baseline(conn, report["sku"], report["params"], tflops, passed, min_peers)
         now = utc_now()
         for action in report["actions"]:
             if action["status"] != Status.DONE:

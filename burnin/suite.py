@@ -48,6 +48,7 @@ from burnin.verdicts import (
     slow_gpus,
 )
 from burnin.verdicts.remeasure import undecided
+from burnin.verdicts.robust import Spread
 from dcops.errors import DcopsError, InputError, UnknownNameError
 from dcops.inventory import Site
 from dcops.measurements import CollectiveResult, GemmResult, GpuRef, NodeReading
@@ -107,6 +108,8 @@ class SuiteOptions:
     collective_timeout_s: float = 600.0
     concurrency: int = 64
     seed: int = 1000
+    #: The fleet's stored GEMM spread (``burnin.baselines``): the reference when too few peers.
+    gemm_baseline: Spread | None = None
 
     def __post_init__(self) -> None:
         # validated before any node is touched: a bad parameter is the user's, never a node's
@@ -186,7 +189,9 @@ def run_suite(
     )
     ran = [n for n in reachable if n not in failed_nodes]
     expected = [gpu for n in ran for gpu in site.gpus(n)]
-    gemm_findings = judge_gemm(rounds, g, expected=expected, extra=extra_rounds)
+    reference = _reference(len(expected), g.peers.min_peers, options.gemm_baseline)
+    baseline = options.gemm_baseline if reference == "baseline" else None
+    gemm_findings = judge_gemm(rounds, g, expected=expected, extra=extra_rounds, baseline=baseline)
     findings += gemm_findings
 
     # 3. probe after: what the burn did to the GPUs
@@ -212,7 +217,21 @@ def run_suite(
     run.params = _params(
         ports, thresholds, options, dtype, duration, rounds, extra_rounds, extra_count, run
     )
+    run.params["gemm_reference"] = reference
+    if reference == "baseline" and baseline is not None:
+        run.params["gemm_baseline"] = {
+            "median_tflops": round(baseline.median, 3),
+            "mad_tflops": round(baseline.mad, 3),
+            "gpus": baseline.count,
+        }
     return run
+
+
+def _reference(gpus: int, min_peers: int, baseline: Spread | None) -> str:
+    """What the GPUs' speed is judged against: ``peers``, ``baseline`` or ``floors`` only."""
+    if gpus >= min_peers:
+        return "peers"
+    return "baseline" if baseline is not None else "floors"
 
 
 def _params(

@@ -408,6 +408,18 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         f"{report['status'].upper()}[/] — nodes: {s['pass']} pass, {s['warn']} warn, "
         f"{s['fail']} fail, {s['error']} error"
     )
+    reference = report["params"].get("gemm_reference")
+    if reference == "baseline":
+        base = report["params"].get("gemm_baseline") or {}
+        console.print(
+            "too few peers: GEMM judged against the fleet baseline in the store "
+            f"(median {base.get('median_tflops')} TFLOPS over {base.get('gpus')} GPUs)"
+        )
+    elif reference == "floors":
+        console.print(
+            "too few peers and no fleet baseline stored: GEMM judged against the absolute "
+            "floors only (a burn-in with enough peers records one)"
+        )
     table = Table(show_lines=False)
     for col in ("node", "rack", "status", "GPU", "check", "metric", "value", "threshold", "why"):
         table.add_column(col, overflow="fold")
