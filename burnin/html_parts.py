@@ -231,7 +231,11 @@ def param_rows(report: dict[str, Any]) -> list[list[str]]:
                 shown = text(value) + (f" {unit}" if unit and value is not None else "")
             rows.append([esc(label), esc(shown)])
     for key, value in params.items():
-        rows.append([esc(key.replace("_", " ")), esc(value)])
+        if isinstance(value, dict):
+            shown = " · ".join(f"{k.replace('_', ' ')} {text(v)}" for k, v in value.items())
+            rows.append([esc(key.replace("_", " ")), esc(shown or "–")])
+        else:
+            rows.append([esc(key.replace("_", " ")), esc(value)])
     started, finished = report.get("started_at"), report.get("finished_at")
     rows.append([esc("started (UTC)"), esc(started)])
     rows.append([esc("finished (UTC)"), esc(finished)])

@@ -444,11 +444,14 @@ def _render(console: Console, report: dict[str, Any]) -> None:
     if table.row_count:
         console.print(table)
     for loc in report["localization"]:
-        console.print(
-            f"localized {loc['kind']} {loc['target']} in domain {loc['domain']}: "
-            f"{loc['stages']} stages of concurrent tests ({loc['tests']} collective tests, "
-            f"{loc['gpu_seconds']:.1f} GPU-s)"
-        )
+        if "stages" in loc:
+            cost = (
+                f"{loc['stages']} stages of concurrent tests ({loc['tests']} collective tests, "
+                f"{loc['gpu_seconds']:.1f} GPU-s)"
+            )
+        else:  # a run stored before localization by stages
+            cost = f"{loc.get('domain_rounds', '?')} collective tests, one at a time"
+        console.print(f"localized {loc['kind']} {loc['target']} in domain {loc['domain']}: {cost}")
     for action in report["actions"]:
         console.print(f"{action['action']} {action['nodes']}: {action['outcome']}")
         if action.get("outcome") == "dry-run" and action.get("call"):

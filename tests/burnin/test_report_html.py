@@ -80,8 +80,13 @@ def test_legend_actions_parameters(run: tuple[dict[str, Any], str]) -> None:
     drained = [a["nodes"] for a in report["actions"] if a["outcome"] == "ok"]
     assert drained and all(n in done for n in drained)
     params = page.split("<h2>Run parameters</h2>")[1]
-    for text in ("bf16", "GEMM rounds", "60 s", "sim", "4 GiB · 8 GiB · 16 GiB"):
+    for text in ("bf16", "GEMM rounds", "60 s", "sim", "4 GiB · 8 GiB · 16 GiB", "GPU-s"):
         assert text in params, text
+    assert "{" not in params  # nested parameters (GPU-time by phase) are not Python reprs
+    # localization: its cost in stages, tests and GPU-seconds; never all-pairs arithmetic
+    loc = page.split("<h2>Localization</h2>")[1].split("<h2>")[0]
+    assert re.search(r"sim-r02-t11</span> \(domain r02\): [1-4] stages, \d+ collective tests", loc)
+    assert "GPU-s" in loc and "all-pairs" not in page
 
 
 CONSOLE_ERROR = re.compile(r"CONSOLE.*(Uncaught|Failed to load|Error|Refused)", re.IGNORECASE)
