@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from burnin.engines._collective_ops import (
+from burnin.engines._torch import first_line, import_torch, resolve_device_kind
+from burnin.engines.collective_ops import (
     DTYPE,
     ELEMENT_BYTES,
     OPS,
@@ -45,7 +46,6 @@ from burnin.engines._collective_ops import (
     ROOTED,
     make_buffers,
 )
-from burnin.engines._torch import first_line, import_torch, resolve_device_kind
 from dcops.errors import BackendError, DcopsError, InputError
 from dcops.measurements import (
     BandwidthSample,

@@ -38,8 +38,8 @@ from pathlib import Path
 
 import burnin
 import dcops
-from burnin.engines._collective_ops import OPS
 from burnin.engines._torch import DEVICE_KINDS, local_hostname
+from burnin.engines.collective_ops import OPS
 from burnin.engines.collective_worker import (
     EXIT_TIMEOUT,
     Fault,

@@ -34,7 +34,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 
-from burnin.engines._collective_ops import OPS
+from burnin.engines.collective_ops import OPS
 from burnin.remote import argv as cmd
 from burnin.remote.results import collective_results, gemm_results
 from dcops.collective_batch import run_in_threads

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from burnin.engines._collective_ops import OPS
+from burnin.engines.collective_ops import OPS
 from burnin.remote import argv as cmd
 from burnin.remote.results import collective_results, gemm_results, last_error_line
 from burnin.remote.slurm import by_node, free_port
