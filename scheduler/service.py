@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from dcops.errors import DcopsError, InputError, QuotaExceededError, UnknownNameError
+from dcops.jobstate import JobState
 from dcops.store import AuditLog, Store, utc_now
-from scheduler.backends.base import JobState, JobStatus, SchedulerBackend, create_backend
+from scheduler.backends.base import JobStatus, SchedulerBackend, create_backend
 from scheduler.guards import Resolver, realpath_resolver
 from scheduler.spec import JobSpec, load_spec
 from scheduler.tenancy import AdmittedJob, TenantContract, admit, check_job_limits

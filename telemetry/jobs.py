@@ -17,10 +17,11 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+from dcops.jobstate import JobState
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,22 +29,8 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 1
 
 
-class JobState(StrEnum):
-    """The normalized final (or current) state of a job."""
-
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMEOUT = "timeout"
-    NODE_FAIL = "node_fail"
-    PREEMPTED = "preempted"
-    OUT_OF_MEMORY = "out_of_memory"
-    RUNNING = "running"
-    PENDING = "pending"
-
-
 #: Every state, in report order.
-STATES: tuple[str, ...] = tuple(s.value for s in JobState)
+STATES: tuple[str, ...] = tuple(s.value for s in JobState if s is not JobState.UNKNOWN)
 
 #: States that end a job because something went wrong (the job's code, its
 #: memory or its node). Cancelled, timeout and preempted are decisions, not failures.

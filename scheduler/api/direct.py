@@ -14,8 +14,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
+from dcops.jobstate import JobState
 from scheduler.api.ports import JobView, SubmittedJob
-from scheduler.backends.base import JobState, JobStatus, SchedulerBackend
+from scheduler.backends.base import JobStatus, SchedulerBackend
 from scheduler.guards import Resolver, realpath_resolver
 from scheduler.spec import JobSpec
 from scheduler.tenancy import TenantContract, admit, check_job_limits

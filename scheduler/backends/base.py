@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from dcops.errors import UnknownNameError
+from dcops.jobstate import JobState
 from scheduler.tenancy import AdmittedJob, TenantContract
 
 
@@ -31,21 +32,6 @@ class BackendFeature(StrEnum):
     QUOTA_ENFORCED = "quota-enforced"  # the scheduler itself enforces the GPU quota
     NODE_ACTIONS = "node-actions"  # drain/resume or cordon/uncordon
     DRY_RUN = "dry-run"  # server-side validation without creating anything
-
-
-class JobState(StrEnum):
-    """Normalized job states (the telemetry schema's, plus pending/running)."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMEOUT = "timeout"
-    NODE_FAIL = "node_fail"
-    PREEMPTED = "preempted"
-    OUT_OF_MEMORY = "out_of_memory"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -27,9 +27,9 @@ import subprocess
 from typing import Any
 
 from dcops.errors import SchedulerError, UnknownNameError
+from dcops.jobstate import JobState
 from scheduler.backends.base import (
     BackendFeature,
-    JobState,
     JobStatus,
     Submission,
     register_backend,

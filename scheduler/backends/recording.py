@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass, field
 
 from dcops.errors import DcopsError, UnknownNameError
+from dcops.jobstate import JobState
 from scheduler.backends.base import (
     BackendFeature,
-    JobState,
     JobStatus,
     Submission,
     register_backend,

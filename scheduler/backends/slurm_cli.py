@@ -38,10 +38,10 @@ from pathlib import PurePosixPath
 from typing import Any, Protocol
 
 from dcops.errors import InputError, SchedulerError, UnknownNameError
+from dcops.jobstate import JobState
 from dcops.slurm.parse import SlurmJob, parse_jobs
 from scheduler.backends.base import (
     BackendFeature,
-    JobState,
     JobStatus,
     Submission,
     register_backend,

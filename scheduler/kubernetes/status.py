@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from dcops.hostlist import compress
-from scheduler.backends.base import JobState, JobStatus
+from dcops.jobstate import JobState
+from scheduler.backends.base import JobStatus
 from scheduler.kubernetes.render import GPU_RESOURCE
 
 BACKEND = "kubernetes"

@@ -35,8 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dcops.errors import InputError, LocatedInputError
+from dcops.jobstate import JobState
 from telemetry.importers.base import ImportOptions, register
-from telemetry.jobs import JobRecord, JobState, jobs_frame
+from telemetry.jobs import JobRecord, jobs_frame
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from dcops.errors import HostlistError, InputError, LocatedInputError, SchedulerError
 from dcops.hostlist import expand
+from dcops.jobstate import JobState
 from dcops.slurm.parse import SlurmJob, number, parse_jobs
 from telemetry.importers.base import ImportOptions, register
-from telemetry.jobs import JobRecord, JobState, jobs_frame
+from telemetry.jobs import JobRecord, jobs_frame
 
 if TYPE_CHECKING:
     import pandas as pd

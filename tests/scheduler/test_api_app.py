@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
+from dcops.jobstate import JobState
 from dcops.store import AuditLog
 from scheduler.api.app import ApiSettings
-from scheduler.backends.base import JobState
 from scheduler.tenants.tokens import issue_token, revoke_token
 from tests.scheduler.test_api_support import ApiRig, build_rig, client, job_doc, rig
 

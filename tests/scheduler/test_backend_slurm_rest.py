@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from dcops.errors import InputError, SchedulerError, UnknownNameError
-from scheduler.backends.base import JobState
+from dcops.jobstate import JobState
 from scheduler.backends.slurm_rest import (
     SlurmRestBackend,
     job_description,

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dcops.errors import InputError, SchedulerError, UnknownNameError
-from scheduler.backends.base import JobState, SchedulerBackend, create_backend
+from dcops.jobstate import JobState
+from scheduler.backends.base import SchedulerBackend, create_backend
 from scheduler.kubernetes.api import KubeApi
 from scheduler.kubernetes.backend import KubernetesBackend
 from scheduler.kubernetes.render import QUEUE_LABEL
