@@ -112,6 +112,8 @@ class Actuator:
         live: list[tuple[ActionResult, ActionKind, list[str]]] = []
         for result, spec in zip(results, specs, strict=True):
             targets = self._ownership(result, spec, states)
+            if not targets and apply and result.skipped and not (spec.takes_out or spec.returns):
+                self._audit(result, outcome="skipped")  # an acting kind refused: on the record
             if targets and self._level(result, spec, targets, apply):
                 live.append((result, spec, targets))
         live = self._breaker(live, apply=apply, force=force)
@@ -144,6 +146,12 @@ class Actuator:
         undo_reason: str | None = None,
     ) -> list[str]:
         request = result.request
+        if states is None and request.params.get("owner_reason") and request.undo_of is None:
+            result.status = Status.SKIPPED  # held by a reason nobody can check here: never blind
+            result.message = "the request holds the node by its drain reason; no scheduler to check"
+            result.skipped = {n: result.message for n in request.targets}
+            result.steps.append(Step("ownership", "skip", result.message))
+            return []
         if states is None:
             result.steps.append(Step("ownership", "unchecked", "no scheduler to read"))
             return list(request.targets)

@@ -60,7 +60,7 @@ def test_second_run_on_a_node_is_refused(tmp_path: Path) -> None:
     rig = sim_rig(tmp_path)
     start(rig.ctx, BOOKS["xid-79-reboot"], T03)
     with pytest.raises(BusyError, match="one runbook per node"):
-        start(rig.ctx, BOOKS["gpu-reset"], T03)
+        start(rig.ctx, BOOKS["gpu-reset"], T03, values={"gpu": 1})
 
 
 def test_rack_limit_blocks_a_second_destructive_step_until_the_first_ends(tmp_path: Path) -> None:
