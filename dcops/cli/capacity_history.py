@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.capacity import load_fleet, now_s
+from dcops.cli.capacity import load_fleet, now_s, read_scheduler
 from dcops.cli.common import emit, json_option, open_store
 from dcops.errors import InputError
 
@@ -38,6 +38,18 @@ def parse_when(text: str | None, flag: str, now: float) -> float | None:
         return parse_time(text)
     except ValueError:
         raise InputError(f"{flag} {text!r}: want e.g. 30d, 12h or an ISO-8601 time") from None
+
+
+def _live(ctx: click.Context, site: Site, store: Any, simulated: bool) -> tuple[Any, str]:
+    """The scheduler's states for the trays out now (as ``capacity report`` reads them), and
+    a note: ``scheduler`` when read, else why not (then only recorded outages count)."""
+    from dcops.errors import DcopsError
+
+    try:
+        states = read_scheduler(ctx, site, store, None, simulated)
+    except DcopsError as exc:
+        return None, f"scheduler not readable ({exc}); trays out now counted from records only"
+    return states, "scheduler" if states is not None else "no scheduler configured"
 
 
 def _optional_site(ctx: click.Context, site_path: str | None, scenario: str | None) -> Site | None:
@@ -109,13 +121,20 @@ def availability_cmd(
     now = now_s()
     site = _optional_site(ctx, site_path, scenario)
     with open_store(ctx) as store:
+        states = None
+        if site is not None and not no_lifecycle:  # the trays out now, as the report has them
+            states, live = _live(ctx, site, store, scenario is not None)
         result = availability_report(
             store,
             site,
             since_s=parse_when(since, "--since", now),
             until_s=parse_when(until, "--until", now),
             include_lifecycle=not no_lifecycle,
+            scheduler=states,
+            now_s=now,
         )
+        if site is not None and not no_lifecycle:
+            result["live"] = live
     emit(result, as_json, render=lambda c: _render_availability(c, result))
 
 
@@ -209,14 +228,19 @@ def slo_cmd(
     from capacity.service import slo_report
 
     now = now_s()
-    site = load_fleet(ctx, site_path, scenario)[0]
     since_s = parse_when(since, "--since", now)
     until_s = parse_when(until, "--until", now) or now
     assert since_s is not None
     if until_s <= since_s:
         raise InputError("--until must be after --since")
+    site, simulated = load_fleet(ctx, site_path, scenario)
     with open_store(ctx) as store:
-        result = slo_report(store, site, since_s=since_s, until_s=until_s, segment=segment)
+        states, live = _live(ctx, site, store, simulated)
+        result = slo_report(
+            store, site, since_s=since_s, until_s=until_s, segment=segment,
+            scheduler=states, now_s=now,
+        )  # fmt: skip
+        result["live"] = live
     emit(result, as_json, render=lambda c: _render_slo(c, result))
 
 
