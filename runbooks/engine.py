@@ -29,7 +29,7 @@ from runbooks.runs import (
     update_run,
     update_step,
 )
-from runbooks.steps import StepResult, escalate, run_step
+from runbooks.steps import StepResult, escalate, hand_to_repair, run_step
 
 #: Actuator statuses that end a wait for approval.
 _APPROVED = ("done",)
@@ -310,12 +310,13 @@ def _fail(
         where = escalate(
             ctx, run, f"runbook {book.name} failed on {run['node']}", "default", reason=why
         )
+        handed = hand_to_repair(ctx, run, where)
         update_run(
             ctx.store,
             run_id,
             status="escalated",
             current=failed.name,
-            message=f"{why}; ticket {where}",
+            message=f"{why}; ticket {where}{handed}",
         )
         _audit(ctx, run, "runbook.run", "escalated", {"why": why, "ticket": where})
     else:

@@ -325,6 +325,32 @@ def ownership_now(
     return held, None
 
 
+def hand_to_repair(ctx: EngineContext, run: dict[str, Any], ticket: str) -> str:
+    """After an escalation, hand the node this run holds drained to ``repair``: the same
+    drain with a ``dcops: repair: ...`` reason (a ``handover`` through the actuator, which
+    checks the run still holds it). No sweep or burn-in returns it then; capacity counts it
+    out with owner ``repair``. Returns a note for the run's message ('' when not held)."""
+    from runbooks.runs import get_run
+
+    held = held_reason(get_run(ctx.store, run["run_id"]))
+    if held is None or run["autonomy"] in ("observe", "recommend"):
+        return ""
+    name = ticket.rsplit("/", 1)[-1]
+    request = ActionRequest.make(
+        "handover",
+        run["node"],
+        reason=dcops_reason(f"repair: {name} (runbook {run['run_id']} {run['runbook']} escalated)"),
+        source=_source(run),
+        requested_by=run["requested_by"],
+        evidence=[evidence("runbook", "escalated: handed to repair", run_id=run["run_id"])],
+        params={"owner_reason": held, "runbook": run["runbook"]},
+    )
+    [result] = ctx.actuator.submit([request], apply=True)
+    if result.status is Status.DONE:
+        return f"; handed to repair ({request.reason})"
+    return f"; not handed to repair: {result.status.value} {result.message}"
+
+
 def gpu_index(value: Any) -> int | None:
     """A GPU index (an int or its digits), or None for anything else (unset, a placeholder)."""
     if isinstance(value, bool):

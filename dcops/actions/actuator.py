@@ -228,6 +228,10 @@ class Actuator:
         per_node = {} if force else breaker.node_limits(nodes, history, s, now)
         kept: list[tuple[ActionResult, ActionKind, list[str]]] = []
         for result, spec, targets in live:
+            if not spec.rate_limited:
+                result.steps.append(Step("breaker", "ok", "not rate-limited (changes no service)"))
+                kept.append((result, spec, targets))
+                continue
             left = [n for n in targets if n not in per_node]
             for n in targets:
                 if n in per_node:
@@ -260,7 +264,16 @@ class Actuator:
         result.done_targets = tuple(targets)
         result.steps.append(Step("breaker", "refuse", why))
         if apply:
-            self._store(result, spec)
+            if result.id is None:
+                self._store(result, spec)
+            else:  # an approved, stored action the breaker now refuses
+                records.update(
+                    self.store,
+                    result.id,
+                    status=result.status,
+                    message=result.message,
+                    steps=[s.to_dict() for s in result.steps],
+                )
             self._audit(result, outcome="refused")
 
     def _history(
@@ -272,7 +285,10 @@ class Actuator:
         out: dict[str, breaker.NodeHistory] = {}
         for node, done in rows.items():
             count = sum(
-                1 for r in done if (records.to_s(r["executed_at"]) or 0) >= now - s.node_window_s
+                1
+                for r in done
+                if (records.to_s(r["executed_at"]) or 0) >= now - s.node_window_s
+                and _rate_limited(r["kind"])
             )
             overridden = None
             takes = [r for r in done if r["kind"] in _TAKE_OUT]
@@ -379,6 +395,13 @@ class Actuator:
             },
             actor=actor,
         )
+
+
+def _rate_limited(kind: str) -> bool:
+    try:
+        return kinds.get(kind).rate_limited
+    except DcopsError:  # a kind no longer registered: count it, as before
+        return True
 
 
 class _Outcome:

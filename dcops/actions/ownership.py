@@ -11,6 +11,9 @@
   burn-in recheck passes, never because a cheap sweep looks clean; a sweep's
   drain comes back after clean sweeps. An undo returns only a node that still
   carries the reason its action wrote. An operator may return any node.
+- **Handed to repair** (``dcops: repair: ...``, written by a ``handover`` when a
+  runbook escalates): no sweep, burn-in or capacity run returns it; a runbook
+  run (return-to-service, which re-certifies it) or an operator does.
 - Other kinds (reboot, gpu_reset...): the node must be known to the scheduler
   when there is one, and an automated source never acts on a node someone else
   drained (an operator's maintenance, a repair).
@@ -41,7 +44,7 @@ def origin_of_reason(reason: str) -> str | None:
     head = rest.split(" ", 1)[0].rstrip(":")
     if head in ("burnin", "recheck"):
         return "burnin"
-    if head in ("runbook", "capacity", "operator"):
+    if head in ("runbook", "capacity", "operator", "repair"):
         return head
     return "sweep"
 
@@ -96,6 +99,8 @@ def check_node(
                 "dcops returns only what it took out"
             )
         wanted = SAME_EVIDENCE.get(source)
+        if origin == "repair" and source == "runbook":
+            return None  # handed to repair: a runbook run (return-to-service) brings it back
         if origin is not None and origin != wanted:
             return (
                 f"taken out by {origin} ({state.reason}); only a {origin} "
