@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,6 +113,38 @@ def _render_power(console: Console, result: dict[str, Any]) -> None:
         console.print(line + f" (now {row['racks_now']})")
 
 
+def cached_collector(build: Callable[[], list[Any]], min_interval: float) -> Any:
+    """A capacity collector rebuilding its gauges at most every ``min_interval`` seconds;
+    built once now, so bad inputs fail before serving."""
+    from capacity.metrics import CapacityCollector
+
+    lock = threading.Lock()
+    cache: dict[str, Any] = {"at": 0.0, "families": []}
+
+    def cached() -> list[Any]:
+        with lock:
+            if time.monotonic() - cache["at"] >= min_interval:
+                cache["families"] = build()
+                cache["at"] = time.monotonic()
+            return list(cache["families"])
+
+    cached()
+    return CapacityCollector(cached)
+
+
+def capacity_collector(
+    ctx: click.Context, scenario: str | None, site_path: str | None, min_interval: float = 30.0
+) -> Any:
+    """The capacity gauges (with power) as a collector, for an exporter that serves them."""
+    from capacity.metrics import families
+
+    def build() -> list[Any]:
+        rep, pw = _power(ctx, site_path, scenario, None, "1h", None)
+        return families(rep, pw)
+
+    return cached_collector(build, min_interval)
+
+
 @click.command("metrics")
 @source_options
 @click.option("--textfile", type=click.Path(file_okay=False), help="Write DIR/dcops_capacity.prom.")
@@ -134,7 +167,7 @@ def metrics(
     no_power: bool,
 ) -> None:
     """Capacity gauges for Prometheus (printed, written as a textfile, or served)."""
-    from capacity.metrics import CapacityCollector, exposition, families, write_textfile
+    from capacity.metrics import exposition, families, write_textfile
 
     def build() -> list[Any]:
         rep, pw = _power(ctx, site_path, scenario, backend, "1h", None)
@@ -150,19 +183,8 @@ def metrics(
         return
     from prometheus_client import CollectorRegistry, start_http_server
 
-    lock = threading.Lock()
-    cache: dict[str, Any] = {"at": 0.0, "families": []}
-
-    def cached() -> list[Any]:
-        with lock:
-            if time.monotonic() - cache["at"] >= min_interval:
-                cache["families"] = build()
-                cache["at"] = time.monotonic()
-            return list(cache["families"])
-
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CapacityCollector(cached))
-    cached()  # fail now, not at the first scrape, if the inputs are bad
+    registry.register(cached_collector(build, min_interval))
     server, _ = start_http_server(port, addr=address, registry=registry)
     stderr_console().print(
         f"dcops: serving capacity on http://{address}:{server.server_port}/metrics"
