@@ -31,6 +31,7 @@ def _power(
     since: str,
     cap_w: float | None,
     until: str | None = None,
+    row_budget_kw: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(capacity report, power report) from one read of the store and scheduler."""
     from capacity.power_service import power_report
@@ -48,8 +49,9 @@ def _power(
         vs, _ = verdicts(site, store, states, now_s=now)
         rep = report(site, store, states, now_s=now)
     power = power_report(
-        site, vs, samples_dir=samples, since_s=since_s, until_s=until_s, cap_w=cap_w
-    )
+        site, vs, samples_dir=samples, since_s=since_s, until_s=until_s, cap_w=cap_w,
+        row_budget_kw=row_budget_kw,
+    )  # fmt: skip
     return rep, power
 
 
@@ -59,6 +61,11 @@ def _power(
 @click.option("--until", help="Telemetry window end (ISO-8601) [now].")
 @click.option(
     "--cap-w", type=click.FloatRange(min=0, min_open=True), help="What-if: per-GPU power cap."
+)
+@click.option(
+    "--row-budget-kw",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Row power budget for the what-if [site capacity.row_power_budget_kw].",
 )
 @json_option
 @click.pass_context
@@ -70,13 +77,14 @@ def power(
     since: str,
     until: str | None,
     cap_w: float | None,
+    row_budget_kw: float | None,
     as_json: bool,
 ) -> None:
     """Per rack: power budget (PSU redundancy kept), draw (telemetry or model), headroom."""
     from dcops.errors import InputError
 
     try:
-        _, result = _power(ctx, site_path, scenario, backend, since, cap_w, until)
+        _, result = _power(ctx, site_path, scenario, backend, since, cap_w, until, row_budget_kw)
     except ValueError as exc:  # a cap below idle
         raise InputError(f"--cap-w: {exc}") from exc
     emit(result, as_json, render=lambda c: _render_power(c, result))
