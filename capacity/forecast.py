@@ -13,6 +13,11 @@ Model (stated in docs/capacity.md):
   ``S + k`` trays fit the rack's ``n``.
 * with ``racks`` R, every rack holding its segment at once has probability
   ``P ** R`` (independent racks).
+* the site's spares (:func:`with_site_spares`): a rack supplies ``n - S`` of the
+  ``spares_needed`` itself (its slack); the rest, ``max(0, spares_needed - (n - S))``
+  per rack, must come from the site's shelf (``capacity.spare_trays``), swapped in
+  for failed trays: ``shelf_needed`` over all racks, ``shelf_short`` what the
+  shelf lacks.
 """
 
 from __future__ import annotations
@@ -88,3 +93,22 @@ def forecast(
         "racks": racks,
         "probability_all_racks": p**racks,
     }
+
+
+def with_site_spares(result: dict[str, Any], spare_trays: int | None) -> dict[str, Any]:
+    """``result`` plus what the site's shelf of spare trays covers (see the module docstring)."""
+    spares = result["spares_needed"]
+    slack = result["trays"] - result["segment"]
+    per_rack = None if spares is None else max(0, spares - slack)
+    needed = None if per_rack is None else per_rack * result["racks"]
+    out = dict(result)
+    out["rack_slack"] = slack
+    out["shelf_needed"] = needed
+    out["spares_on_hand"] = spare_trays
+    out["shelf_short"] = (
+        None if needed is None or spare_trays is None else max(0, needed - spare_trays)
+    )
+    out["covered"] = needed is not None and (
+        needed == 0 or (spare_trays is not None and spare_trays >= needed)
+    )
+    return out

@@ -13,7 +13,7 @@ Metrics (labels; all gauges):
 * ``dcops_capacity_power_budget_watts{rack}``, ``..._power_draw_watts{rack}``
   (the planning draw), ``..._power_headroom_watts{rack}`` when power was computed.
 
-The Grafana dashboard ``capacity/dashboards/capacity.json`` plots
+The Grafana dashboard ``telemetry/prometheus/dashboard.json`` plots
 ``dcops_capacity_segments`` by size per rack over time.
 """
 

@@ -98,7 +98,10 @@ def power_report(
     since_s: float,
     until_s: float,
     cap_w: float | None,
+    row_budget_kw: float | None = None,
 ) -> dict[str, Any]:
+    """``row_budget_kw`` overrides the site's ``capacity.row_power_budget_kw`` (a simulated
+    site has none: ``capacity power --sim ... --row-budget-kw``)."""
     _check_power_data(site)
     by_rack: dict[str, list[TrayVerdict]] = {}
     for v in verdicts:
@@ -117,7 +120,9 @@ def power_report(
             "planning_draw_kw": sum(r["planning_draw_kw"] for r in rows),
             "headroom_kw": sum(r["headroom_kw"] for r in rows),
         },
-        "row": row_fit(rows, site.capacity.row_power_budget_kw),
+        "row": row_fit(
+            rows, row_budget_kw if row_budget_kw is not None else site.capacity.row_power_budget_kw
+        ),
     }
 
 

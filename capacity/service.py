@@ -18,7 +18,13 @@ from capacity.outages import Outage, from_actions, merge, out_at
 from capacity.plan import OutTray, RackSupply, Request, plan, repair_order
 from capacity.report import DEFAULT_SEGMENT_SIZES, build_report
 from capacity.slo import slo
-from capacity.sources import iso_to_s, load_lifecycle, load_runs, tray_facts
+from capacity.sources import (
+    iso_to_s,
+    load_lifecycle,
+    load_runs,
+    observation_history,
+    tray_facts,
+)
 from capacity.trays import TrayFacts, TrayVerdict, classify
 from dcops.errors import DcopsError, InputError, LocatedInputError
 from dcops.hostlist import expand
@@ -223,12 +229,54 @@ def import_failures(store: Store, path: Path, site: Site | None) -> dict[str, An
     }
 
 
-def all_outages(store: Store, site: Site | None, include_lifecycle: bool = True) -> list[Outage]:
+def unreachable_outages(store: Store, nodes: Sequence[str]) -> list[Outage]:
+    """Outages from observations: a sweep or burn-in that could not reach a tray (or found it
+    hung) opens one; the next observation that reaches it closes it -- as the report says."""
+    out: list[Outage] = []
+    for node, seen in observation_history(store, nodes).items():
+        start: tuple[float, str] | None = None
+        for o in seen:
+            away = o.status == "error" and o.kind in ("unreachable", "hung")
+            if away and start is None:
+                start = (o.time_s, f"unreachable: {o.kind} in {o.source}")
+            elif not away and o.status != "error" and start is not None:
+                out.append(Outage(node, start[0], o.time_s, start[1], "observation"))
+                start = None
+        if start is not None:
+            out.append(Outage(node, start[0], None, start[1], "observation"))
+    return out
+
+
+def live_outages(verdicts_now: Sequence[TrayVerdict], now_s: float) -> list[Outage]:
+    """The trays the report has out now, as open outages since they went out (any owner:
+    an operator's drain made outside dcops, maintenance, unreachable, repair)."""
+    return [
+        Outage(v.node, min(v.since_s, now_s) if v.since_s else now_s, None,
+               f"{v.owner.value}: {v.reason}", "live")
+        for v in verdicts_now
+        if v.owner is not None
+    ]  # fmt: skip
+
+
+def all_outages(
+    store: Store,
+    site: Site | None,
+    include_lifecycle: bool = True,
+    *,
+    scheduler: Mapping[str, SchedulerNodeState] | None = None,
+    now_s: float | None = None,
+) -> list[Outage]:
+    """Imported failures, dcops' drains/resumes, unreachable spans and (with a site and the
+    scheduler) every tray out now -- the same trays ``capacity report`` counts out."""
     nodes = site.nodes() if site else None
     found = imported_outages(store, nodes)
     if include_lifecycle:
         names = nodes if nodes is not None else _audited_nodes(store)
         found += lifecycle_outages(store, names)
+        found += unreachable_outages(store, names)
+        if site is not None and scheduler is not None and now_s is not None:
+            vs, _ = verdicts(site, store, scheduler, now_s=now_s)
+            found += live_outages(vs, now_s)
     return found
 
 
@@ -252,22 +300,35 @@ def availability_report(
     since_s: float | None,
     until_s: float | None,
     include_lifecycle: bool = True,
+    scheduler: Mapping[str, SchedulerNodeState] | None = None,
+    now_s: float | None = None,
 ) -> dict[str, Any]:
-    outages = all_outages(store, site, include_lifecycle)
+    outages = all_outages(store, site, include_lifecycle, scheduler=scheduler, now_s=now_s)
     nodes = site.nodes() if site else None
     rack_of = {n: site.node(n).rack for n in site.nodes()} if site else None
     return availability(outages, since_s=since_s, until_s=until_s, nodes=nodes, rack_of=rack_of)
 
 
 def slo_report(
-    store: Store, site: Site, *, since_s: float, until_s: float, segment: int | None
+    store: Store,
+    site: Site,
+    *,
+    since_s: float,
+    until_s: float,
+    segment: int | None,
+    scheduler: Mapping[str, SchedulerNodeState] | None = None,
+    now_s: float | None = None,
 ) -> dict[str, Any]:
     size = segment or promised_segment(site)
     smallest = min(len(r.nodes) for r in site.racks)
     if size > smallest:
         raise InputError(f"segment of {size} trays is larger than a rack ({smallest} trays)")
-    merged = merge(all_outages(store, site)).outages
+    merged = merge(all_outages(store, site, scheduler=scheduler, now_s=now_s)).outages
     racks = [(r.name, list(r.nodes), r.gpus_per_node) for r in site.racks]
     result = slo(racks, merged, size, since_s, until_s)
+    at = until_s if now_s is None else min(until_s, now_s)
+    held = out_at(merged, at - 1e-6) if until_s > since_s else {}
+    for row, rack in zip(result["racks"], site.racks, strict=True):
+        row["trays_out_at_end"] = sorted(n for n in rack.nodes if n in held)
     result["site"] = site.name
     return result

@@ -152,6 +152,31 @@ def load_runs(store: Store, nodes: Iterable[str], *, until_s: float | None = Non
     return RunFacts(obs, certs, fabric)
 
 
+def observation_history(store: Store, nodes: Iterable[str]) -> dict[str, list[Observation]]:
+    """Every observation of each node by a sweep or burn-in, oldest first."""
+    wanted = set(nodes)
+    out: dict[str, list[Observation]] = {}
+    rows = store.conn.execute(
+        "SELECT run_id, kind, started_at, finished_at, summary FROM runs"
+        " WHERE kind IN ('burnin', 'recheck', 'sweep') ORDER BY started_at"
+    )
+    for row in rows:
+        t = iso_to_s(row["finished_at"]) or iso_to_s(row["started_at"]) or 0.0
+        try:
+            summary = json.loads(row["summary"])
+        except ValueError:
+            continue
+        burnin = row["kind"] != "sweep"
+        for entry in summary.get("nodes", []):
+            node = entry.get("node")
+            if node not in wanted:
+                continue
+            got = (_burnin_observation if burnin else _sweep_observation)(entry, row["run_id"], t)
+            if got is not None:
+                out.setdefault(node, []).append(got)
+    return out
+
+
 def scheduler_facts(state: SchedulerNodeState) -> SchedulerFacts:
     flags = set(state.flags)
     return SchedulerFacts(

@@ -20,7 +20,9 @@ owner                   when
 ``maintenance``         the scheduler says MAINT / planned maintenance, or the drain
                         reason starts with ``maint``
 ``repair``              dcops' lifecycle has it in ``repair`` (sweeping clean after
-                        a drain), or an operator reason names a repair / RMA
+                        a drain), a runbook escalated it and handed it to repair
+                        (``dcops: repair: ...``), or an operator reason names a
+                        repair / RMA
 ``dcops``               drained by dcops (``dcops:`` reason), or dcops' latest
                         observation failed it, or its certificate is missing/expired
 ``operator``            drained by anyone else, with their reason
@@ -126,6 +128,11 @@ class TrayVerdict:
 _REPAIR_WORDS = ("repair", "rma", "replace")
 
 
+def _handed_to_repair(low_reason: str) -> bool:
+    """A dcops drain handed to repair (an escalated runbook's ``dcops: repair: ...``)."""
+    return low_reason.split(":", 1)[-1].strip().startswith("repair")
+
+
 def _out(f: TrayFacts, owner: Owner, reason: str, since: float | None) -> TrayVerdict:
     return TrayVerdict(f.node, f.rack, f.gpus, Standing.OUT, owner, reason, since)
 
@@ -147,7 +154,7 @@ def classify(
     if sched.maintenance or (sched.drain and low.startswith("maint")):
         return _out(f, Owner.MAINTENANCE, reason or "maintenance", since)
     if sched.drain:
-        if f.lifecycle == "repair" and sched.by_dcops:
+        if sched.by_dcops and (f.lifecycle == "repair" or _handed_to_repair(low)):
             return _out(f, Owner.REPAIR, reason, since)
         if sched.by_dcops:
             return _out(f, Owner.DCOPS, reason, since)

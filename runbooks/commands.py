@@ -34,7 +34,7 @@ def action_argv(kind: str, spec: dict[str, Any]) -> list[str] | None:
     if kind == "reboot":
         return ["systemctl", "reboot"]
     if kind == "gpu_reset":
-        return ["nvidia-smi", "-r", "-i", str(spec.get("gpu", "0"))]
+        return ["nvidia-smi", "-r", "-i", str(spec["gpu"])]  # plan.needs_gpu: always given
     if kind == "service_restart":
         return ["systemctl", "restart", str(spec.get("service", ""))]
     return None

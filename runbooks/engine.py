@@ -19,7 +19,7 @@ from dcops.actions import ActionRequest, Source, evidence
 from dcops.errors import InputError
 from runbooks.context import EngineContext
 from runbooks.model import Runbook, Step, parse_stored
-from runbooks.plan import values_for
+from runbooks.plan import needs_gpu, values_for
 from runbooks.runs import (
     TERMINAL,
     claim,
@@ -29,7 +29,7 @@ from runbooks.runs import (
     update_run,
     update_step,
 )
-from runbooks.steps import StepResult, escalate, run_step
+from runbooks.steps import StepResult, escalate, hand_to_repair, run_step
 
 #: Actuator statuses that end a wait for approval.
 _APPROVED = ("done",)
@@ -48,7 +48,8 @@ def start(
 ) -> dict[str, Any]:
     """Open a run of ``book`` on ``node`` and drive it as far as it goes now."""
     given = dict(values or {})
-    values_for(book, node, given)  # unknown parameters: InputError before anything is stored
+    # unknown parameters, a GPU reset without a GPU index: InputError before anything is stored
+    needs_gpu(book, values_for(book, node, given))
     params = {"values": given, "why": why, **dict(extra or {})}
     apply = autonomy in ("approve", "act")
     status = "running" if apply else "recommended"
@@ -131,6 +132,12 @@ def drive(ctx: EngineContext, run_id: str) -> dict[str, Any]:
                 ctx.store, run_id, status="blocked", current=step.name, message=result.outcome
             )
             return get_run(ctx.store, run_id)
+        if result.status == "refused":  # ownership changed: stop, touch nothing more
+            why = f"step {step.name} refused: {result.outcome}"
+            update_run(ctx.store, run_id, status="aborted", current=step.name, message=why)
+            run = get_run(ctx.store, run_id)
+            _audit(ctx, run, "runbook.run", "aborted", {"why": why, "refused": step.name})
+            return run
         if result.status == "recommended":
             update_run(
                 ctx.store, run_id, status="recommended", current=step.name, message=result.outcome
@@ -168,6 +175,13 @@ def _settle_waiting(
             return StepResult(
                 "done",
                 str(state.get("message") or "approved and done"),
+                {"action": state},
+                row["action_id"],
+            )
+        if status == "skipped":  # the actuator's ownership check refused it when approved
+            return StepResult(
+                "refused",
+                f"action {row['action_id']} refused at approval: {state.get('message', '')}",
                 {"action": state},
                 row["action_id"],
             )
@@ -296,12 +310,13 @@ def _fail(
         where = escalate(
             ctx, run, f"runbook {book.name} failed on {run['node']}", "default", reason=why
         )
+        handed = hand_to_repair(ctx, run, where)
         update_run(
             ctx.store,
             run_id,
             status="escalated",
             current=failed.name,
-            message=f"{why}; ticket {where}",
+            message=f"{why}; ticket {where}{handed}",
         )
         _audit(ctx, run, "runbook.run", "escalated", {"why": why, "ticket": where})
     else:

@@ -18,17 +18,41 @@ CheckCommands = Callable[[str, Sequence[str]], list[list[str]]]
 
 
 def values_for(book: Runbook, node: str, given: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Placeholder values: parameter defaults < ``given`` < node; unknown names refused."""
+    """Placeholder values: parameter defaults < ``given`` < node; unknown names refused.
+
+    There is no default GPU: a runbook that resets ``{gpu}`` needs the index from the
+    finding's evidence or ``--param gpu=N`` (:func:`needs_gpu`), never GPU 0 by default.
+    """
     out: dict[str, Any] = {k: v.get("default") for k, v in book.parameters.items()}
-    out.setdefault("gpu", 0)
     for key, value in (given or {}).items():
         if key not in out and key not in ("gpu", "run_id", "rack"):
             known = ", ".join(sorted(out)) or "none"
             raise InputError(f"runbook {book.name} has no parameter {key!r} (known: {known})")
         out[key] = value
+    if "gpu" in out:
+        gpu = out["gpu"]
+        text = str(gpu).strip()
+        if isinstance(gpu, bool) or not text.isdigit():
+            raise InputError(
+                f"runbook {book.name}: gpu must be a GPU index (0, 1, ...), got {gpu!r}"
+            )
+        out["gpu"] = int(text)
     out["node"] = node
     out["runbook"] = book.name
     return out
+
+
+def needs_gpu(book: Runbook, values: Mapping[str, Any]) -> None:
+    """InputError when a ``gpu_reset`` step of ``book`` has no GPU index to reset."""
+    for step in (*book.preconditions, *book.steps, *book.rollback):
+        if step.kind != "action" or step.spec.get("action") != "gpu_reset":
+            continue
+        gpu = substitute(step.spec.get("gpu", "{gpu}"), dict(values))
+        if not str(gpu).strip().isdigit():
+            raise InputError(
+                f"runbook {book.name} on {values['node']}: step {step.name} resets a GPU, but "
+                "no GPU index came with the finding; give it with --param gpu=N"
+            )
 
 
 def step_plan(
@@ -92,6 +116,7 @@ def plan(
 ) -> list[dict[str, Any]]:
     """Preconditions, steps, then (on failure) rollback steps and the escalation."""
     values = values_for(book, node, given)
+    needs_gpu(book, values)
     cc = check_commands
     lines = [step_plan(s, values, "precondition", cc) for s in book.preconditions]
     lines += [step_plan(s, values, "step", cc) for s in book.steps]

@@ -25,7 +25,7 @@ from runbooks.runs import destructive_in_rack
 
 @dataclass
 class StepResult:
-    status: str  # done, failed, skipped, waiting_approval, blocked, recommended
+    status: str  # done, failed, skipped, waiting_approval, blocked, recommended, refused
     outcome: str
     evidence: dict[str, Any] = field(default_factory=dict)
     action_id: str | None = None
@@ -205,9 +205,12 @@ def _submit(ctx: EngineContext, run: dict[str, Any], request: ActionRequest) -> 
     if status is Status.SKIPPED:
         if request.kind == "drain" and "already out of service by dcops" in result.message:
             return StepResult("done", f"already drained by dcops: {result.message}", ev, result.id)
-        if request.kind == "resume":
+        if request.kind == "resume" and "nothing to return" in result.message:
             return StepResult("skipped", f"not resumed: {result.message}", ev, result.id)
-        return StepResult("failed", f"{request.kind} skipped: {result.message}", ev, result.id)
+        # ownership: the node is not dcops' (an operator's drain, a takeover): stop here
+        return StepResult(
+            "refused", f"{request.kind} refused (ownership): {result.message}", ev, result.id
+        )
     if status in (Status.OBSERVED, Status.RECOMMENDED):
         return StepResult(
             "recommended", f"{request.kind} {status.value} (config level)", ev, result.id
@@ -232,8 +235,21 @@ def _action(
     text = spec.get("reason") or f"{kind} by runbook {run['runbook']}"
     reason = dcops_reason(f"runbook {run['run_id']}: {text}")
     params: dict[str, Any] = {"runbook": run["runbook"], "step": step.name}
+    held, refusal = ownership_now(ctx, run, step)
+    if refusal is not None:
+        return refusal
+    if held is not None:
+        params["owner_reason"] = held  # the actuator checks it again when an approval runs it
     if kind == "gpu_reset":
-        params["gpu"] = spec.get("gpu", run["params"].get("values", {}).get("gpu", 0))
+        gpu = gpu_index(spec.get("gpu", run["params"].get("values", {}).get("gpu")))
+        if gpu is None:
+            return StepResult(
+                "refused",
+                f"gpu_reset needs the GPU from the evidence or --param gpu=N, got "
+                f"{spec.get('gpu')!r}; no GPU was reset",
+                {"gpu": spec.get("gpu")},
+            )
+        params["gpu"] = gpu
     if kind == "service_restart":
         params["service"] = spec.get("service")
     if ctx.runner_spec is not None and kind not in ("drain", "resume"):
@@ -251,6 +267,99 @@ def _action(
         params=params,
     )
     return _submit(ctx, run, request)
+
+
+def held_reason(run: dict[str, Any]) -> str | None:
+    """The drain reason this run wrote (its done drain step), or None if it drained nothing."""
+    for row in run["steps"]:
+        if row.get("kind") != "action" or row.get("status") != "done":
+            continue
+        action = (row.get("evidence") or {}).get("action") or {}
+        if action.get("kind") == "drain" and action.get("status") == "done":
+            reason = action.get("reason")
+            return str(reason) if reason else None
+    return None
+
+
+def ownership_now(
+    ctx: EngineContext, run: dict[str, Any], step: Step
+) -> tuple[str | None, StepResult | None]:
+    """Re-read the scheduler right before an acting step: (the reason this run holds, refusal).
+
+    A node this run drained must still carry the run's drain reason; a node it
+    did not drain must not be drained by someone else. Otherwise the step is
+    refused (an operator took it over) and nothing is asked of the actuator.
+    """
+    from runbooks.runs import get_run
+
+    if ctx.node_actions is None or run["autonomy"] in ("observe", "recommend"):
+        return None, None
+    node = run["node"]
+    held = held_reason(get_run(ctx.store, run["run_id"]))
+    try:
+        state = ctx.node_actions.states([node]).get(node)
+    except DcopsError as exc:  # the scheduler failed: no evidence either way, wait
+        return held, StepResult(
+            "blocked",
+            f"scheduler not readable before {step.name} ({exc}); resume the run later",
+            {"error": str(exc)},
+        )
+    if state is None:
+        return held, StepResult("refused", f"{node} is not known to the scheduler", {})
+    ev = {"owner_check": state.to_dict(), "held_reason": held}
+    if held is not None and (not state.drain or state.reason != held):
+        now = state.reason if state.drain else f"in service ({state.base})"
+        return held, StepResult(
+            "refused",
+            f"ownership changed: this run drained {node} ({held!r}), it is now "
+            f"{now or 'drained with no reason'}; step {step.name} refused, node left to its owner",
+            ev,
+        )
+    if held is None and state.drain and not state.by_dcops:
+        return held, StepResult(
+            "refused",
+            f"{node} is out of service by someone else ({state.reason or 'no reason'}); "
+            f"step {step.name} refused, node left to its owner",
+            ev,
+        )
+    return held, None
+
+
+def hand_to_repair(ctx: EngineContext, run: dict[str, Any], ticket: str) -> str:
+    """After an escalation, hand the node this run holds drained to ``repair``: the same
+    drain with a ``dcops: repair: ...`` reason (a ``handover`` through the actuator, which
+    checks the run still holds it). No sweep or burn-in returns it then; capacity counts it
+    out with owner ``repair``. Returns a note for the run's message ('' when not held)."""
+    from runbooks.runs import get_run
+
+    held = held_reason(get_run(ctx.store, run["run_id"]))
+    if held is None or run["autonomy"] in ("observe", "recommend"):
+        return ""
+    name = ticket.rsplit("/", 1)[-1]
+    request = ActionRequest.make(
+        "handover",
+        run["node"],
+        reason=dcops_reason(f"repair: {name} (runbook {run['run_id']} {run['runbook']} escalated)"),
+        source=_source(run),
+        requested_by=run["requested_by"],
+        evidence=[evidence("runbook", "escalated: handed to repair", run_id=run["run_id"])],
+        params={"owner_reason": held, "runbook": run["runbook"]},
+    )
+    [result] = ctx.actuator.submit([request], apply=True)
+    if result.status is Status.DONE:
+        return f"; handed to repair ({request.reason})"
+    return f"; not handed to repair: {result.status.value} {result.message}"
+
+
+def gpu_index(value: Any) -> int | None:
+    """A GPU index (an int or its digits), or None for anything else (unset, a placeholder)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
 
 
 def _approve(

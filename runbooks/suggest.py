@@ -145,6 +145,10 @@ def suggest(
         entry["xids"] += inc.codes
         entry["buckets"].append(inc.immediate)
         entry["gpu"] += [gpu_of.get((e.node, e.pci)) for e in inc.events]
+        entry.setdefault("tray", [])
+        entry["tray"] += [
+            gpu_of.get((e.node, e.pci)) for e in inc.sympathetic if e.node == inc.node
+        ]
         entry["why"].append(f"XID {','.join(map(str, inc.codes))} -> {inc.immediate} ({inc.why})")
     for f in findings:
         if f.metric == "xid":
@@ -174,11 +178,14 @@ def suggest(
             continue
         book, reason = found
         gpus = [g for g in entry["gpu"] if g is not None]
+        seen = gpus + [g for g in entry.get("tray", []) if g is not None]
+        also = sorted({int(g) for g in seen} - {int(gpus[0])}) if gpus else []
+        tray = f" (one run for the tray; also on GPU {','.join(map(str, also))})" if also else ""
         out.append(
             Suggestion(
                 node=node,
                 runbook=book.name,
-                why=f"{reason}: {'; '.join(entry['why'])}",
+                why=f"{reason}: {'; '.join(entry['why'])}{tray}",
                 gpu=gpus[0] if gpus else None,
                 evidence=[{"why": w} for w in entry["why"]],
             )

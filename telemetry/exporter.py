@@ -230,22 +230,29 @@ def _node_families(snap: Snapshot) -> Iterator[Any]:
     yield seen
 
 
-def registry_for(collector: GpuCollector) -> CollectorRegistry:
-    """A fresh registry holding only ``collector`` (no process/platform collectors)."""
+def registry_for(collector: GpuCollector, extra: Sequence[Any] = ()) -> CollectorRegistry:
+    """A fresh registry holding ``collector`` and the ``extra`` collectors (other domains'
+    gauges the composition root adds, e.g. capacity), no process/platform collectors."""
     from prometheus_client import CollectorRegistry
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    for other in extra:
+        registry.register(other)
     return registry
 
 
 def start_server(
-    collector: GpuCollector, *, port: int = DEFAULT_PORT, address: str = "127.0.0.1"
+    collector: GpuCollector,
+    *,
+    port: int = DEFAULT_PORT,
+    address: str = "127.0.0.1",
+    extra: Sequence[Any] = (),
 ) -> tuple[WSGIServer, threading.Thread]:
     """Serve ``/metrics`` on ``address:port`` (0: an ephemeral port) in a daemon thread."""
     from prometheus_client import start_http_server
 
-    return start_http_server(port, addr=address, registry=registry_for(collector))
+    return start_http_server(port, addr=address, registry=registry_for(collector, extra))
 
 
 __all__ = [

@@ -112,6 +112,8 @@ class Actuator:
         live: list[tuple[ActionResult, ActionKind, list[str]]] = []
         for result, spec in zip(results, specs, strict=True):
             targets = self._ownership(result, spec, states)
+            if not targets and apply and result.skipped and not (spec.takes_out or spec.returns):
+                self._audit(result, outcome="skipped")  # an acting kind refused: on the record
             if targets and self._level(result, spec, targets, apply):
                 live.append((result, spec, targets))
         live = self._breaker(live, apply=apply, force=force)
@@ -144,6 +146,12 @@ class Actuator:
         undo_reason: str | None = None,
     ) -> list[str]:
         request = result.request
+        if states is None and request.params.get("owner_reason") and request.undo_of is None:
+            result.status = Status.SKIPPED  # held by a reason nobody can check here: never blind
+            result.message = "the request holds the node by its drain reason; no scheduler to check"
+            result.skipped = {n: result.message for n in request.targets}
+            result.steps.append(Step("ownership", "skip", result.message))
+            return []
         if states is None:
             result.steps.append(Step("ownership", "unchecked", "no scheduler to read"))
             return list(request.targets)
@@ -220,6 +228,10 @@ class Actuator:
         per_node = {} if force else breaker.node_limits(nodes, history, s, now)
         kept: list[tuple[ActionResult, ActionKind, list[str]]] = []
         for result, spec, targets in live:
+            if not spec.rate_limited:
+                result.steps.append(Step("breaker", "ok", "not rate-limited (changes no service)"))
+                kept.append((result, spec, targets))
+                continue
             left = [n for n in targets if n not in per_node]
             for n in targets:
                 if n in per_node:
@@ -252,7 +264,16 @@ class Actuator:
         result.done_targets = tuple(targets)
         result.steps.append(Step("breaker", "refuse", why))
         if apply:
-            self._store(result, spec)
+            if result.id is None:
+                self._store(result, spec)
+            else:  # an approved, stored action the breaker now refuses
+                records.update(
+                    self.store,
+                    result.id,
+                    status=result.status,
+                    message=result.message,
+                    steps=[s.to_dict() for s in result.steps],
+                )
             self._audit(result, outcome="refused")
 
     def _history(
@@ -264,7 +285,10 @@ class Actuator:
         out: dict[str, breaker.NodeHistory] = {}
         for node, done in rows.items():
             count = sum(
-                1 for r in done if (records.to_s(r["executed_at"]) or 0) >= now - s.node_window_s
+                1
+                for r in done
+                if (records.to_s(r["executed_at"]) or 0) >= now - s.node_window_s
+                and _rate_limited(r["kind"])
             )
             overridden = None
             takes = [r for r in done if r["kind"] in _TAKE_OUT]
@@ -371,6 +395,13 @@ class Actuator:
             },
             actor=actor,
         )
+
+
+def _rate_limited(kind: str) -> bool:
+    try:
+        return kinds.get(kind).rate_limited
+    except DcopsError:  # a kind no longer registered: count it, as before
+        return True
 
 
 class _Outcome:

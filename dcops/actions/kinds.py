@@ -63,6 +63,9 @@ class ActionKind:
     undo: str | None = None
     default_level: Level = Level.APPROVE
     description: str = ""
+    #: counted by (and held to) the per-node rate limit; False for a kind that changes
+    #: nothing in service (``handover``)
+    rate_limited: bool = True
 
 
 _KINDS: dict[str, ActionKind] = {}
@@ -175,6 +178,16 @@ for _kind in (
         undo="uncordon",
         default_level=Level.ACT,
         description="mark nodes unschedulable (Kubernetes cordon; a drain in Slurm)",
+    ),
+    ActionKind(
+        "handover",
+        node_actions_executor("drain"),
+        default_level=Level.ACT,
+        description=(
+            "hand a node dcops holds drained to another owner (repair): the same drain, "
+            "with the new owner's reason; nothing changes in service"
+        ),
+        rate_limited=False,
     ),
     ActionKind(
         "uncordon",

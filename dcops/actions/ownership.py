@@ -11,8 +11,16 @@
   burn-in recheck passes, never because a cheap sweep looks clean; a sweep's
   drain comes back after clean sweeps. An undo returns only a node that still
   carries the reason its action wrote. An operator may return any node.
+- **Handed to repair** (``dcops: repair: ...``, written by a ``handover`` when a
+  runbook escalates): no sweep, burn-in or capacity run returns it; a runbook
+  run (return-to-service, which re-certifies it) or an operator does.
 - Other kinds (reboot, gpu_reset...): the node must be known to the scheduler
-  when there is one.
+  when there is one, and an automated source never acts on a node someone else
+  drained (an operator's maintenance, a repair).
+- **Held** (``params["owner_reason"]``, set by a runbook that drained the node
+  itself): the node must still be drained with exactly that reason when the
+  action runs -- checked at submission and again when an approval executes it,
+  so a node an operator took over after the request is refused.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ def origin_of_reason(reason: str) -> str | None:
     head = rest.split(" ", 1)[0].rstrip(":")
     if head in ("burnin", "recheck"):
         return "burnin"
-    if head in ("runbook", "capacity", "operator"):
+    if head in ("runbook", "capacity", "operator", "repair"):
         return head
     return "sweep"
 
@@ -60,6 +68,13 @@ def check_node(
         return f"{node} is not known to the scheduler"
     source = request.source.kind
     operator = source == "operator" and request.undo_of is None
+    held = request.params.get("owner_reason")
+    if held and not operator and (not state.drain or state.reason != held):
+        now = state.reason if state.drain else f"in service ({state.base})"
+        return (
+            f"ownership changed since the request: it was held by {held!r}, now "
+            f"{now or 'no reason'}; refused, left to its new owner"
+        )
     if kind.takes_out:
         if not state.drain or operator:
             return None
@@ -84,6 +99,8 @@ def check_node(
                 "dcops returns only what it took out"
             )
         wanted = SAME_EVIDENCE.get(source)
+        if origin == "repair" and source == "runbook":
+            return None  # handed to repair: a runbook run (return-to-service) brings it back
         if origin is not None and origin != wanted:
             return (
                 f"taken out by {origin} ({state.reason}); only a {origin} "
@@ -91,6 +108,11 @@ def check_node(
                 f"not a {source}"
             )
         return None
+    if not operator and state.drain and not state.by_dcops:
+        return (
+            f"out of service by someone else ({state.reason or 'no reason'}); "
+            "dcops acts only on nodes it holds"
+        )
     return None
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.capacity import load_fleet, now_s
+from dcops.cli.capacity import load_fleet, now_s, read_scheduler
 from dcops.cli.common import emit, json_option, open_store
 from dcops.errors import InputError
 
@@ -38,6 +38,18 @@ def parse_when(text: str | None, flag: str, now: float) -> float | None:
         return parse_time(text)
     except ValueError:
         raise InputError(f"{flag} {text!r}: want e.g. 30d, 12h or an ISO-8601 time") from None
+
+
+def _live(ctx: click.Context, site: Site, store: Any, simulated: bool) -> tuple[Any, str]:
+    """The scheduler's states for the trays out now (as ``capacity report`` reads them), and
+    a note: ``scheduler`` when read, else why not (then only recorded outages count)."""
+    from dcops.errors import DcopsError
+
+    try:
+        states = read_scheduler(ctx, site, store, None, simulated)
+    except DcopsError as exc:
+        return None, f"scheduler not readable ({exc}); trays out now counted from records only"
+    return states, "scheduler" if states is not None else "no scheduler configured"
 
 
 def _optional_site(ctx: click.Context, site_path: str | None, scenario: str | None) -> Site | None:
@@ -109,13 +121,20 @@ def availability_cmd(
     now = now_s()
     site = _optional_site(ctx, site_path, scenario)
     with open_store(ctx) as store:
+        states = None
+        if site is not None and not no_lifecycle:  # the trays out now, as the report has them
+            states, live = _live(ctx, site, store, scenario is not None)
         result = availability_report(
             store,
             site,
             since_s=parse_when(since, "--since", now),
             until_s=parse_when(until, "--until", now),
             include_lifecycle=not no_lifecycle,
+            scheduler=states,
+            now_s=now,
         )
+        if site is not None and not no_lifecycle:
+            result["live"] = live
     emit(result, as_json, render=lambda c: _render_availability(c, result))
 
 
@@ -151,28 +170,69 @@ def _render_availability(console: Console, result: dict[str, Any]) -> None:
 
 
 @click.command("forecast")
+@_site_options
 @click.option("--segment", type=int, required=True, help="Segment size in trays (e.g. 16).")
 @click.option("--target", type=float, required=True, help="Wanted probability (e.g. 0.99).")
-@click.option("--mtbf-h", type=float, required=True, help="Tray MTBF in hours.")
-@click.option("--mttr-h", type=float, required=True, help="Tray MTTR in hours.")
-@click.option("--trays", type=int, default=18, show_default=True, help="Trays per rack.")
-@click.option("--racks", type=int, default=1, show_default=True, help="Racks that must all hold.")
+@click.option("--mtbf-h", type=float, help="Tray MTBF in hours [from the failure history].")
+@click.option("--mttr-h", type=float, help="Tray MTTR in hours [from the failure history].")
+@click.option("--since", help="History window start for MTBF/MTTR: 30d or ISO-8601.")
+@click.option("--trays", type=int, help="Trays per rack [the site's smallest rack, else 18].")
+@click.option("--racks", type=int, help="Racks that must all hold [the site's racks, else 1].")
+@click.option("--spares", type=int, help="Spare trays on the shelf [site capacity.spare_trays].")
 @json_option
+@click.pass_context
 def forecast_cmd(
+    ctx: click.Context,
+    site_path: str | None,
+    scenario: str | None,
     segment: int,
     target: float,
-    mtbf_h: float,
-    mttr_h: float,
-    trays: int,
-    racks: int,
+    mtbf_h: float | None,
+    mttr_h: float | None,
+    since: str | None,
+    trays: int | None,
+    racks: int | None,
+    spares: int | None,
     as_json: bool,
 ) -> None:
-    """Probability a rack holds its segment, and the spare trays a target needs (binomial)."""
-    from capacity.forecast import forecast
+    """Probability a rack holds its segment, and the spare trays a target needs (binomial).
 
+    MTBF and MTTR come from the failure history (imported failures and dcops' own
+    records, as ``capacity availability``) unless given; the site gives the trays
+    per rack, the racks and the spare trays on the shelf.
+    """
+    from capacity.forecast import forecast, with_site_spares
+
+    site = _optional_site(ctx, site_path, scenario)
+    source = "given"
+    if mtbf_h is None or mttr_h is None:
+        from capacity.service import availability_report
+
+        now = now_s()
+        with open_store(ctx) as store:
+            hist = availability_report(
+                store, site, since_s=parse_when(since, "--since", now), until_s=None
+            )
+        fleet = hist["fleet"]
+        if fleet.get("mtbf_h") is None or fleet.get("mttr_h") is None:
+            raise InputError(
+                "no failure history to forecast from (capacity import-failures, or dcops' "
+                "own drains): give --mtbf-h and --mttr-h"
+            )
+        mtbf_h = fleet["mtbf_h"] if mtbf_h is None else mtbf_h
+        mttr_h = fleet["mttr_h"] if mttr_h is None else mttr_h
+        source = f"history: {fleet['failures']} failure(s) over {hist['window']['hours']:.1f} h"
+    if site is not None:
+        trays = trays or min(len(r.nodes) for r in site.racks)
+        racks = racks or len(site.racks)
+        spares = spares if spares is not None else site.capacity.spare_trays
+    assert mtbf_h is not None and mttr_h is not None
     result = forecast(
-        segment=segment, target=target, mtbf_h=mtbf_h, mttr_h=mttr_h, trays=trays, racks=racks
-    )
+        segment=segment, target=target, mtbf_h=mtbf_h, mttr_h=mttr_h,
+        trays=trays or 18, racks=racks or 1,
+    )  # fmt: skip
+    result = with_site_spares(result, spares)
+    result["mtbf_source"] = source
     emit(result, as_json, render=lambda c: _render_forecast(c, result))
 
 
@@ -187,6 +247,13 @@ def _render_forecast(console: Console, r: dict[str, Any]) -> None:
     console.print(f"spare trays needed for {r['target']}: {spares} ({where})")
     if r["racks"] > 1:
         console.print(f"all {r['racks']} racks at once: {r['probability_all_racks']:.6f}")
+    console.print(f"MTBF {r['mtbf_h']:,.1f} h, MTTR {r['mttr_h']:,.1f} h ({r['mtbf_source']})")
+    if r["shelf_needed"]:
+        hand = "unknown" if r["spares_on_hand"] is None else str(r["spares_on_hand"])
+        console.print(
+            f"beyond each rack's slack of {r['rack_slack']}: {r['shelf_needed']} spare tray(s) "
+            f"from the shelf (on hand: {hand}; short: {r['shelf_short']})"
+        )
 
 
 @click.command("slo")
@@ -209,14 +276,19 @@ def slo_cmd(
     from capacity.service import slo_report
 
     now = now_s()
-    site = load_fleet(ctx, site_path, scenario)[0]
     since_s = parse_when(since, "--since", now)
     until_s = parse_when(until, "--until", now) or now
     assert since_s is not None
     if until_s <= since_s:
         raise InputError("--until must be after --since")
+    site, simulated = load_fleet(ctx, site_path, scenario)
     with open_store(ctx) as store:
-        result = slo_report(store, site, since_s=since_s, until_s=until_s, segment=segment)
+        states, live = _live(ctx, site, store, simulated)
+        result = slo_report(
+            store, site, since_s=since_s, until_s=until_s, segment=segment,
+            scheduler=states, now_s=now,
+        )  # fmt: skip
+        result["live"] = live
     emit(result, as_json, render=lambda c: _render_slo(c, result))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ def _power(
     since: str,
     cap_w: float | None,
     until: str | None = None,
+    row_budget_kw: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(capacity report, power report) from one read of the store and scheduler."""
     from capacity.power_service import power_report
@@ -47,8 +49,9 @@ def _power(
         vs, _ = verdicts(site, store, states, now_s=now)
         rep = report(site, store, states, now_s=now)
     power = power_report(
-        site, vs, samples_dir=samples, since_s=since_s, until_s=until_s, cap_w=cap_w
-    )
+        site, vs, samples_dir=samples, since_s=since_s, until_s=until_s, cap_w=cap_w,
+        row_budget_kw=row_budget_kw,
+    )  # fmt: skip
     return rep, power
 
 
@@ -58,6 +61,11 @@ def _power(
 @click.option("--until", help="Telemetry window end (ISO-8601) [now].")
 @click.option(
     "--cap-w", type=click.FloatRange(min=0, min_open=True), help="What-if: per-GPU power cap."
+)
+@click.option(
+    "--row-budget-kw",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Row power budget for the what-if [site capacity.row_power_budget_kw].",
 )
 @json_option
 @click.pass_context
@@ -69,13 +77,14 @@ def power(
     since: str,
     until: str | None,
     cap_w: float | None,
+    row_budget_kw: float | None,
     as_json: bool,
 ) -> None:
     """Per rack: power budget (PSU redundancy kept), draw (telemetry or model), headroom."""
     from dcops.errors import InputError
 
     try:
-        _, result = _power(ctx, site_path, scenario, backend, since, cap_w, until)
+        _, result = _power(ctx, site_path, scenario, backend, since, cap_w, until, row_budget_kw)
     except ValueError as exc:  # a cap below idle
         raise InputError(f"--cap-w: {exc}") from exc
     emit(result, as_json, render=lambda c: _render_power(c, result))
@@ -112,6 +121,38 @@ def _render_power(console: Console, result: dict[str, Any]) -> None:
         console.print(line + f" (now {row['racks_now']})")
 
 
+def cached_collector(build: Callable[[], list[Any]], min_interval: float) -> Any:
+    """A capacity collector rebuilding its gauges at most every ``min_interval`` seconds;
+    built once now, so bad inputs fail before serving."""
+    from capacity.metrics import CapacityCollector
+
+    lock = threading.Lock()
+    cache: dict[str, Any] = {"at": 0.0, "families": []}
+
+    def cached() -> list[Any]:
+        with lock:
+            if time.monotonic() - cache["at"] >= min_interval:
+                cache["families"] = build()
+                cache["at"] = time.monotonic()
+            return list(cache["families"])
+
+    cached()
+    return CapacityCollector(cached)
+
+
+def capacity_collector(
+    ctx: click.Context, scenario: str | None, site_path: str | None, min_interval: float = 30.0
+) -> Any:
+    """The capacity gauges (with power) as a collector, for an exporter that serves them."""
+    from capacity.metrics import families
+
+    def build() -> list[Any]:
+        rep, pw = _power(ctx, site_path, scenario, None, "1h", None)
+        return families(rep, pw)
+
+    return cached_collector(build, min_interval)
+
+
 @click.command("metrics")
 @source_options
 @click.option("--textfile", type=click.Path(file_okay=False), help="Write DIR/dcops_capacity.prom.")
@@ -134,7 +175,7 @@ def metrics(
     no_power: bool,
 ) -> None:
     """Capacity gauges for Prometheus (printed, written as a textfile, or served)."""
-    from capacity.metrics import CapacityCollector, exposition, families, write_textfile
+    from capacity.metrics import exposition, families, write_textfile
 
     def build() -> list[Any]:
         rep, pw = _power(ctx, site_path, scenario, backend, "1h", None)
@@ -150,19 +191,8 @@ def metrics(
         return
     from prometheus_client import CollectorRegistry, start_http_server
 
-    lock = threading.Lock()
-    cache: dict[str, Any] = {"at": 0.0, "families": []}
-
-    def cached() -> list[Any]:
-        with lock:
-            if time.monotonic() - cache["at"] >= min_interval:
-                cache["families"] = build()
-                cache["at"] = time.monotonic()
-            return list(cache["families"])
-
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(CapacityCollector(cached))
-    cached()  # fail now, not at the first scrape, if the inputs are bad
+    registry.register(cached_collector(build, min_interval))
     server, _ = start_http_server(port, addr=address, registry=registry)
     stderr_console().print(
         f"dcops: serving capacity on http://{address}:{server.server_port}/metrics"

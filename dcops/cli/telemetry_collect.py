@@ -254,6 +254,15 @@ def run_slurm(argv: Sequence[str], env: Mapping[str, str]) -> str:
 )
 @_tenants_option
 @click.option("--store/--no-store", default=False, help="Also store the samples (as collect).")
+@click.option(
+    "--capacity",
+    "with_capacity",
+    is_flag=True,
+    help="Also serve the capacity gauges (docs/capacity.md) of the --sim fleet or the site.",
+)
+@click.option(
+    "--site", "site_path", type=click.Path(dir_okay=False), help="Site file for --capacity."
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -267,11 +276,14 @@ def serve(
     jobs_interval_s: float,
     tenants_path: Path | None,
     store: bool,
+    with_capacity: bool,
+    site_path: str | None,
 ) -> None:
     """Serve the latest GPU samples as Prometheus metrics on http://ADDRESS:PORT/metrics.
 
     Samples every --interval seconds in the background; a scrape renders the
-    latest samples and never waits on the GPUs. Stops on SIGTERM.
+    latest samples and never waits on the GPUs. With --capacity the same
+    endpoint serves the capacity gauges (rebuilt at most every 30 s). Stops on SIGTERM.
     """
     import threading
 
@@ -284,6 +296,11 @@ def serve(
     if jobs_from == "slurm":
         cache = AllocationCache(lambda: poll(run_slurm, tenants), every_s=jobs_interval_s)
     samples = sample_store(get_config(ctx).data_dir) if store else None
+    extra = []
+    if with_capacity:
+        from dcops.cli.capacity_power import capacity_collector
+
+        extra.append(capacity_collector(ctx, scenario, site_path))
     with _source(scenario, hostlist, virtual=False) as (probe, nodes, racks, clock):
         sampler = Sampler(
             probe,
@@ -296,7 +313,7 @@ def serve(
         )
         collector = GpuCollector(sampler.snapshot, cache.current if cache is not None else None)
         try:
-            server, _thread = start_server(collector, port=port, address=address)
+            server, _thread = start_server(collector, port=port, address=address, extra=extra)
         except OSError as exc:
             raise InputError(f"cannot listen on {address}:{port} ({exc.strerror})") from exc
         click.echo(

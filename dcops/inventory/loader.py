@@ -117,6 +117,7 @@ def _capacity(
         promised_segment=promised,
         certificate_max_age_days=raw.get("certificate_max_age_days"),
         row_power_budget_kw=raw.get("row_power_budget_kw"),
+        spare_trays=raw.get("spare_trays"),
     )
 
 

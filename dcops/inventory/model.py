@@ -47,6 +47,7 @@ class CapacitySettings:
     promised_segment: int | None = None
     certificate_max_age_days: float | None = None
     row_power_budget_kw: float | None = None
+    spare_trays: int | None = None  # spare trays on the shelf, site-wide
 
 
 @dataclass(frozen=True)

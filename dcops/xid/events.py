@@ -9,11 +9,13 @@ one node were 29 distinct events, and one NVLink job crash produced XID 45 on
    one are one event with a count.
 2. **Grouping** (:func:`group`): events that start within ``burst_s`` of each
    other form a burst. In a burst, the *hard* events (any XID but the
-   sympathetic ones: 13, 31, 43, 45, 94, and 95 seen with a hard event) are the
-   origin, one incident per node; the sympathetic ones are attached to the
-   first incident and take no action of their own. A burst of only
-   sympathetic XIDs on several GPUs is one incident of the job (restart the
-   application), except XID 95, whose earliest GPU is the origin (reset it).
+   sympathetic ones: 13, 31, 43, 45, 94, and 95 seen with a hard event on the
+   same tray) are the origin, one incident per node (however many of its GPUs
+   show the fault); the sympathetic ones are attached to the first incident
+   and take no action of their own. A burst of only sympathetic XIDs on
+   several GPUs is one incident of the job (restart the application). XID 95
+   on trays without a hard event of their own is one burst: its earliest GPU
+   is the origin (reset it), the rest follow it.
    XID 45 alone on one node is WORKFLOW_XID_45 solo: restart the fabric manager.
 3. **Buckets per incident**: XID 48 alone -> RESET_GPU, with 63/64 ->
    DRAIN_AND_RESET (WORKFLOW_XID_48); an XID 154 on the node gives its
@@ -203,11 +205,16 @@ def group(events: Sequence[XidEvent], burst_s: float = 30.0) -> list[XidIncident
     incidents: list[XidIncident] = []
     for burst in _bursts(events, burst_s):
         hard = [e for e in burst if e.code not in SYMPATHETIC | SOMETIMES_SYMPATHETIC]
-        if not hard:
-            uncontained = [e for e in burst if e.code in SOMETIMES_SYMPATHETIC]
-            if uncontained:
-                first = min(uncontained, key=lambda e: e.first_s)
-                hard = [e for e in burst if e.node == first.node and e.pci == first.pci]
+        hard_nodes = {e.node for e in hard}
+        # XID 95 follows a hard event on its own tray; 95s on trays without one are one
+        # uncontained-ECC burst of their own (its earliest GPU the origin), never
+        # swallowed by a hard fault on another tray
+        uncontained = [
+            e for e in burst if e.code in SOMETIMES_SYMPATHETIC and e.node not in hard_nodes
+        ]
+        if uncontained:
+            first = min(uncontained, key=lambda e: (e.first_s, e.node, e.pci))
+            hard += [e for e in burst if e.node == first.node and e.pci == first.pci]
         if not hard:
             gpus = {(e.node, e.pci) for e in burst}
             if len(gpus) == 1:

@@ -119,3 +119,56 @@ def test_slo_from_imported_outages(tmp_path: Path) -> None:
     r = json.loads(proc.stdout)["racks"][0]
     assert r["segment"] == 16 and abs(r["available_share"] - 0.9) < 1e-9
     assert abs(r["gpu_hours_lost"] - 44.0) < 1e-9
+
+
+EXAMPLE = """node,failed_at,repaired_at,cause
+a,2025-01-01T00:00:00Z,2025-01-01T10:00:00Z,xid 79
+a,2025-01-02T00:00:00Z,2025-01-02T04:00:00Z,ecc
+a,2025-01-02T02:00:00Z,2025-01-02T06:00:00Z,ecc (logged again)
+b,2025-01-03T00:00:00Z,,nvlink
+c,2025-01-01T00:00:00Z,2025-01-01T00:00:00Z,noise
+"""
+
+
+def test_forecast_from_the_failure_history_and_the_sites_spares(tmp_path: Path) -> None:
+    from capacity.forecast import at_least, spares_needed
+
+    db = tmp_path / "s.db"
+    csv = tmp_path / "ex.csv"
+    csv.write_text(EXAMPLE)
+    assert dcops(db, "import-failures", str(csv)).returncode == 0
+    # the history (docs/capacity.md example, window first..last event: 48 h): a 2 failures
+    # 16 h down, b 1 failure 0 h down (out from the window's end), c 1 failure 0 h down
+    avail = json.loads(dcops(db, "availability", "--json").stdout)["fleet"]
+    proc = dcops(db, "forecast", "--segment", "2", "--target", "0.99", "--trays", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert (got["mtbf_h"], got["mttr_h"]) == (avail["mtbf_h"], avail["mttr_h"])
+    a = avail["mtbf_h"] / (avail["mtbf_h"] + avail["mttr_h"])
+    assert got["probability"] == at_least(3, 2, a)
+    assert got["spares_needed"] == spares_needed(2, 0.99, a)
+    assert got["mtbf_source"].startswith("history: 4 failure(s)")
+
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        "site: two\ncapacity: {spare_trays: 1}\nracks:\n"
+        "  - {name: r1, nodes: 'a,b,c,x[01-15]'}\n  - {name: r2, nodes: 'y[01-18]'}\n"
+    )
+    fleet = json.loads(dcops(db, "availability", "--site", str(site), "--json").stdout)["fleet"]
+    proc = dcops(db, "forecast", "--site", str(site), "--segment", "16", "--target", "0.9999999",
+                 "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert (got["mtbf_h"], got["mttr_h"]) == (fleet["mtbf_h"], fleet["mttr_h"])
+    assert (got["trays"], got["racks"], got["spares_on_hand"]) == (18, 2, 1)
+    per_rack = max(0, got["spares_needed"] - 2)  # each rack's own slack: 18 - 16 = 2
+    assert per_rack > 0  # the target is beyond the slack: the shelf must help
+    assert got["rack_slack"] == 2 and got["shelf_needed"] == 2 * per_rack
+    assert got["shelf_short"] == max(0, 2 * per_rack - 1)
+    assert got["covered"] is (2 * per_rack <= 1)
+
+
+def test_forecast_without_history_asks_for_mtbf(tmp_path: Path) -> None:
+    proc = dcops(tmp_path / "s.db", "forecast", "--segment", "16", "--target", "0.99")
+    assert proc.returncode == 2 and "give --mtbf-h and --mttr-h" in proc.stderr
+    assert proc.stderr.startswith("dcops: error:")

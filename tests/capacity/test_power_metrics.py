@@ -130,3 +130,22 @@ def test_metrics_cli_textfile(tmp_path: Path) -> None:
     text = (tmp_path / "dcops_capacity.prom").read_text()
     names = {f.name for f in text_string_to_metric_families(text)}
     assert {"dcops_capacity_segments", "dcops_capacity_power_headroom_watts"} <= names
+
+
+def test_row_budget_what_if_on_the_simulator(tmp_path: Path) -> None:
+    """A simulated site has no row budget: --row-budget-kw gives one; hand-checked fit."""
+    db = tmp_path / "s.db"
+    plain = json.loads(run(db, "capacity", "power", "--sim", DEMO, "--json").stdout)
+    assert plain["row"] is None  # nothing to fit against without a budget
+    proc = run(db, "capacity", "power", "--sim", DEMO, "--row-budget-kw", "1000",
+               "--cap-w", "800", "--json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    row = got["row"]
+    per_rack = sum(r["planning_draw_kw"] for r in got["racks"]) / len(got["racks"])
+    capped = sum(r["cap"]["draw_kw"] for r in got["racks"]) / len(got["racks"])
+    assert row["draw_per_rack_kw"] == pytest.approx(per_rack)
+    assert row["racks_fit"] == int(1000 // per_rack) and row["more_racks"] == row["racks_fit"] - 2
+    assert row["racks_fit_capped"] == int(1000 // capped) >= row["racks_fit"]
+    bad = run(db, "capacity", "power", "--sim", DEMO, "--row-budget-kw", "0")
+    assert bad.returncode == 2 and bad.stderr.startswith("dcops: error:")

@@ -30,9 +30,13 @@ class SimRig:
     def approve(self, action_id: str) -> Any:
         """What ``dcops actions approve`` does, in another 'process' (its own store and fleet)."""
         with Store(self.tmp / "state.db") as other:
-            actuator = Actuator(AuditLog(other, actor="bob"), node_actions=None)
+            sched = StoredNodeActions(other, self.world.fleet.site.nodes(), user="bob")
+            actuator = Actuator(AuditLog(other, actor="bob"), node_actions=sched)
             result = actuator.approve(action_id, "bob")
         reopened = open_world(self.store, self.scenario)  # the fleet as the approval left it
+        if isinstance(self.ctx.node_actions, StoredNodeActions):  # and its scheduler
+            fresh = StoredNodeActions(self.store, self.world.fleet.site.nodes())
+            self.ctx.node_actions._nodes.update(fresh._nodes)
         self.world.fleet.model.set_faults(reopened.fleet.faults())
         self.world.maintenance.booting_until = reopened.maintenance.booting_until
         return result

@@ -60,7 +60,7 @@ def test_second_run_on_a_node_is_refused(tmp_path: Path) -> None:
     rig = sim_rig(tmp_path)
     start(rig.ctx, BOOKS["xid-79-reboot"], T03)
     with pytest.raises(BusyError, match="one runbook per node"):
-        start(rig.ctx, BOOKS["gpu-reset"], T03)
+        start(rig.ctx, BOOKS["gpu-reset"], T03, values={"gpu": 1})
 
 
 def test_rack_limit_blocks_a_second_destructive_step_until_the_first_ends(tmp_path: Path) -> None:
@@ -239,3 +239,26 @@ def test_the_simulator_answers_every_command_of_the_library(tmp_path: Path) -> N
     assert len(seen) >= 12
     # and the reboot: answered, then the node is away for its boot time
     assert rig.world.fleet.runner.run(node, ["systemctl", "reboot"], timeout_s=30).ok
+
+
+def test_fleet_limit_refuses_a_run_past_max_fleet_until_one_finishes(tmp_path: Path) -> None:
+    from dcops.errors import RefusedError
+
+    rig = sim_rig(tmp_path, limits=Limits(max_fleet=2, max_per_rack=18))
+    first = start(rig.ctx, BOOKS["xid-79-reboot"], T03)
+    second = start(rig.ctx, BOOKS["gpu-reset"], T07, values={"gpu": 2})
+    assert {first["status"], second["status"]} == {"waiting_approval"}
+    with pytest.raises(RefusedError, match=r"2 runbook runs in flight .*max_fleet = 2"):
+        start(rig.ctx, BOOKS["xid-79-reboot"], "sim-r01-t09")
+    assert get_run(rig.store, first["run_id"])["status"] == "waiting_approval"  # untouched
+    assert not rig.ctx.node_actions.states(["sim-r01-t09"])["sim-r01-t09"].drain
+    rows = rig.store.conn.execute("SELECT COUNT(*) FROM runbook_runs").fetchone()[0]
+    assert rows == 2  # the refused run left nothing behind
+    # a recommendation touches nothing, so it is not counted against the fleet
+    assert (
+        start(rig.ctx, BOOKS["xid-79-reboot"], "sim-r01-t09", autonomy="recommend")["status"]
+        == "recommended"
+    )
+    abort(rig.ctx, first["run_id"])  # one finishes: the fleet has room again
+    third = start(rig.ctx, BOOKS["xid-79-reboot"], "sim-r01-t10")
+    assert third["status"] == "waiting_approval"

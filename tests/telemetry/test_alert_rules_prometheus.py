@@ -373,9 +373,35 @@ def test_every_alert_and_panel_returns_data_in_a_real_prometheus(
 
         for title, expr in _dashboard_exprs():
             assert _query(web, expr), f"panel {title!r}: no data for {expr}"
+        # the per-rack segments panel: one series per rack and size, 14 healthy trays a rack
+        (_, per_rack), _free = [(t, e) for t, e in _dashboard_exprs() if "by (rack, size)" in e][:2]
+        series = {
+            (r["metric"]["rack"], r["metric"]["size"]): float(r["value"][1])
+            for r in _query(web, per_rack.replace("$rack", ".*"))
+        }
+        sizes = ("1", "2", "4", "8", "9", "16", "18")
+        assert set(series) == {(rack, s) for rack in ("r01", "r02") for s in sizes}
+        assert all(
+            series[(rack, "16")] == 0 and series[(rack, "8")] == 1 for rack in ("r01", "r02")
+        )
     finally:
         _stop(prometheus)
         _stop(node_exporter)
+
+
+def test_dashboard_plots_segments_by_size_per_rack_over_time() -> None:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    found = [
+        p
+        for p in panels
+        if p["type"] == "timeseries"
+        and any("dcops_capacity_segments" in t["expr"] and "by (rack, size)" in t["expr"]
+                for t in p.get("targets", []))
+    ]  # fmt: skip
+    assert len(found) == 1
+    kinds = {k for t in found[0]["targets"] for k in ("promisable", "free_now") if k in t["expr"]}
+    assert kinds == {"promisable", "free_now"}
+    assert all("{{rack}}" in t["legendFormat"] for t in found[0]["targets"])
 
 
 def test_rules_and_dashboard_are_package_data() -> None:
