@@ -19,14 +19,13 @@ The Grafana dashboard ``telemetry/prometheus/dashboard.json`` plots
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from capacity.report import DOMAIN_STATES
 from capacity.trays import OWNER_ORDER
+from dcops.atomic import write_atomic
 from dcops.errors import StoreError
 
 Family = tuple[str, str, list[tuple[dict[str, str], float]]]  # name, help, samples
@@ -99,17 +98,7 @@ def write_textfile(directory: Path, text: str) -> Path:
     target = directory / TEXTFILE_NAME
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".dcops_capacity.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, text, mode=0o644)  # node_exporter reads it
     except OSError as exc:
         raise StoreError(f"textfile {target}: {exc.strerror or exc}") from exc
     return target

@@ -9,11 +9,9 @@ target, which is atomic on one filesystem.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
+from dcops import atomic
 from dcops.errors import DcopsError, InputError
 
 
@@ -28,20 +26,7 @@ def write_atomic(directory: Path | str, name: str, text: str) -> Path:
         raise InputError(f"--textfile {folder}: not a directory")
     target = folder / name
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+        # 0644: node_exporter, another user, reads the textfile collector's directory
+        return atomic.write_atomic(target, text, mode=0o644)
     except OSError as exc:
-        raise DcopsError(f"--textfile {folder}: cannot write: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise DcopsError(f"--textfile {target}: cannot write: {exc.strerror or exc}") from exc
-        raise
-    return target
+        raise DcopsError(f"--textfile {target}: cannot write: {exc.strerror or exc}") from exc

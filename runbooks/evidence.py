@@ -13,30 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from dcops.atomic import write_atomic
 from dcops.errors import BackendError, ConfigError
+from dcops.private_files import private_dir
 
 
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` atomically, readable by the owner only (new directories 0700)."""
-    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
-    for folder in reversed(missing):
-        folder.mkdir(mode=0o700, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    private_dir(path.parent)
+    write_atomic(path, text)
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,8 +23,9 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dcops.atomic import atomic_target
 from dcops.errors import InputError, StoreError
-from dcops.private_files import PRIVATE_FILE_MODE, private_dir
+from dcops.private_files import private_dir
 from telemetry.jobs import COLUMNS, JOB_SCHEMA, conform, empty_jobs_frame, table_to_frame
 
 if TYPE_CHECKING:
@@ -88,20 +88,12 @@ class JobStore:
             raise ValueError(f"records for {source!r} name other sources: {others}")
         table = pa.Table.from_pandas(frame, schema=JOB_SCHEMA, preserve_index=False)
         previous = self._count(path)
-        tmp = self.root / f".{source}{_SUFFIX}.{uuid.uuid4().hex}.tmp"
         try:
             private_dir(self.root)
-            pq.write_table(table, tmp)
-            tmp.chmod(PRIVATE_FILE_MODE)
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            tmp.replace(path)
-            _fsync_dir(self.root)
+            with atomic_target(path) as tmp:
+                pq.write_table(table, tmp)
         except OSError as exc:
             raise StoreError(f"{path}: cannot write the job store ({exc})") from exc
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
         return ReplaceResult(source=source, path=path, records=table.num_rows, replaced=previous)
 
     def read(self, sources: list[str] | None = None) -> pd.DataFrame:

@@ -46,6 +46,7 @@ from burnin.engines.collective_ops import (
     ROOTED,
     make_buffers,
 )
+from dcops.atomic import write_atomic
 from dcops.errors import BackendError, DcopsError, InputError
 from dcops.measurements import (
     BandwidthSample,
@@ -280,10 +281,7 @@ def _write(path: str | None, rank: int, doc: dict[str, Any]) -> None:
     text = json.dumps(doc)
     if path:
         target = path.replace("{rank}", str(rank))
-        tmp = f"{target}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        write_atomic(target, text)
     elif rank == 0:
         print(text, flush=True)
     if doc.get("error"):

@@ -24,8 +24,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dcops.atomic import atomic_target
 from dcops.errors import StoreError
-from dcops.private_files import PRIVATE_FILE_MODE, private_dir
+from dcops.private_files import private_dir
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -95,20 +96,12 @@ class PartitionedStore:
         folder = self.day_dir(day)
         name = f"part-{first_ms:015d}-{uuid.uuid4().hex[:12]}.parquet"
         path = folder / name
-        tmp = folder / f".{name}.tmp"
         try:
             private_dir(folder)
-            pq.write_table(table, tmp, compression="zstd")
-            tmp.chmod(PRIVATE_FILE_MODE)
-            with tmp.open("rb") as fh:
-                os.fsync(fh.fileno())
-            tmp.replace(path)
-            _fsync_dir(folder)
+            with atomic_target(path) as tmp:
+                pq.write_table(table, tmp, compression="zstd")
         except OSError as exc:
             raise StoreError(f"{path}: cannot write telemetry ({exc})") from exc
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
         return path
 
     def read(self, start: datetime | None = None, end: datetime | None = None) -> pa.Table:
