@@ -47,6 +47,7 @@ from dcops.hostlist import compress
 from dcops.inventory import Site
 from dcops.node_actions import NodeActions, SchedulerNodeState
 from dcops.ports import RemoteRunner
+from dcops.skus import cpu_only
 from dcops.store import AuditLog, Store, utc_now
 from dcops.store.runs import new_run_id
 from health.base import Check, NodeFacts
@@ -195,6 +196,7 @@ def node_facts(
             expected_gpus=info.gpus_per_node,
             since_s=since.get(node),
             thresholds=dict(thresholds),
+            nvidia_gpus=not cpu_only(info.sku),
         )
     return out
 
@@ -274,6 +276,8 @@ def run_sweep(
     ]
     counts = Counter(e["status"] for e in node_entries)
     summary = {s: counts.get(s, 0) for s in STATUSES}
+    # Checks that do not apply to a node (a GPU check on a CPU-only node): not run, not a fault.
+    skipped = sum(f["status"] == "skip" for e in node_entries for f in e["checks"])
     finished_s = ports.clock()
     healthy = all(e["status"] in HEALTHY for e in node_entries)
     report: dict[str, Any] = {
@@ -292,6 +296,7 @@ def run_sweep(
         "collect_s": round(collect_s, 3),
         "status": "ok" if healthy else "unhealthy",
         "summary": summary,
+        "skipped_checks": skipped,
         "nodes": node_entries,
         "actions": actions_out,
         "circuit_breaker": refused,

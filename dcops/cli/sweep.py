@@ -323,11 +323,19 @@ def _where(
     if local:
         from dcops.inventory import local_site
         from dcops.remote.local import LocalRunner
+        from dcops.skus import cpu_only
 
         site = local_site()
         if expected_gpus is not None:
-            racks = tuple(dataclasses.replace(r, gpus_per_node=expected_gpus) for r in site.racks)
-            site = dataclasses.replace(site, racks=racks)
+            # The operator says how many NVIDIA GPUs this node has: on a host where NVML
+            # finds none (the `cpu` SKU) they are missing, so the GPU checks run and say
+            # so (the generic profile, as for an NVIDIA GPU of unknown name).
+            sku = "h100" if expected_gpus and cpu_only(site.sku) else None
+            racks = tuple(
+                dataclasses.replace(r, gpus_per_node=expected_gpus, sku=sku or r.sku)
+                for r in site.racks
+            )
+            site = dataclasses.replace(site, racks=racks, sku=sku or site.sku)
         return site, LocalRunner(), site.nodes()
     if scenario:
         from dcops.sim.world import load_fleet
@@ -391,6 +399,7 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         + ", ".join(
             f"[{_STYLE[k]}]{s.get(k, 0)} {k}[/]" for k in ("ok", "warn", "suspect", "fail", "error")
         )
+        + (f", [dim]{n} checks skipped[/]" if (n := report.get("skipped_checks")) else "")
     )
     shown = [
         n for n in report["nodes"] if n["status"] != "ok" or any(_notable(f) for f in n["checks"])
