@@ -252,6 +252,7 @@ def _run(
     progress_on: bool,
 ) -> dict[str, Any]:
     from dcops.cli.acting import make_actuator
+    from dcops.cli.waiting import Waiting
     from health.base import get_checks
     from health.sweep import SweepPorts, run_sweep
 
@@ -284,13 +285,20 @@ def _run(
             actions=actions,
             actuator=actuator,
         )
-        with progress_bar(progress_on) as progress:
-            return run_sweep(
-                ports,
-                nodes,
-                options,
-                on_node=lambda _n, done, total: progress("sweep", done, total),
-            )
+        waiting = Waiting(
+            nodes,
+            timeout_s=options.timeout_s,
+            concurrency=options.concurrency,
+            deadline_s=options.deadline_s,
+        )
+
+        def on_node(node: str, done: int, total: int) -> None:
+            waiting.done(node)
+            progress("sweep", done, total)
+
+        with progress_bar(progress_on, status=waiting.line) as progress:
+            progress("sweep", 0, len(nodes))  # the bar from the start: every node may hang
+            return run_sweep(ports, nodes, options, on_node=on_node)
     finally:
         for close in reversed(closers):
             close()
