@@ -297,6 +297,7 @@ def run_sweep(
         "status": "ok" if healthy else "unhealthy",
         "summary": summary,
         "skipped_checks": skipped,
+        "run_error": run_error(node_entries),
         "nodes": node_entries,
         "actions": actions_out,
         "circuit_breaker": refused,
@@ -443,10 +444,29 @@ def outcome(result: ActionResult) -> str:
     return f"{result.status.value}: {result.message}"
 
 
+def run_error(nodes: Sequence[Mapping[str, Any]]) -> str | None:
+    """One run-level error when most nodes could not be swept at all (as burn-in's).
+
+    A node-level ``error`` (unreachable, refused, past the deadline, its remote dcops
+    failed) on more than half of the targets says the sweep failed (SSH, DNS, the
+    network, dcops on the nodes), not the nodes: exit 3, and no node is judged for it.
+    """
+    failed = [n for n in nodes if n.get("error")]
+    if not nodes or len(failed) * 2 <= len(nodes):
+        return None
+    what = Counter(str(n["error"]) for n in failed).most_common(1)[0][0]
+    return (
+        f"{len(failed)} of {len(nodes)} nodes could not be swept ({what}): the sweep failed, "
+        "not the nodes; no node was judged or drained for it"
+    )
+
+
 def exit_status(report: Mapping[str, Any]) -> int:
-    """0 all healthy, 1 unhealthy nodes found, 3 an action failed, 5 the breaker refused."""
+    """0 all healthy, 1 unhealthy nodes found, 3 the run or an action failed, 5 the breaker."""
     if report.get("circuit_breaker") and report.get("apply"):
         return int(ExitCode.REFUSED)
+    if report.get("run_error"):
+        return int(ExitCode.INTERNAL)
     if any(a.get("status") == Status.FAILED for a in report.get("actions", [])):
         return int(ExitCode.INTERNAL)
     return 0 if report["status"] == "ok" else 1
@@ -460,6 +480,7 @@ __all__ = [
     "load_records",
     "node_facts",
     "node_status",
+    "run_error",
     "run_sweep",
     "scheduler_view",
 ]

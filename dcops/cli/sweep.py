@@ -442,6 +442,8 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         console.print(f"[yellow]scheduler not read:[/] {report['scheduler']['error']}")
     if report["circuit_breaker"]:
         console.print(f"[bold red]{report['circuit_breaker']}[/]")
+    if report.get("run_error"):
+        console.print(f"[bold magenta]run error:[/] {escape(report['run_error'])}")
 
 
 def _notable(finding: dict[str, Any]) -> bool:
