@@ -441,7 +441,11 @@ def outcome(result: ActionResult) -> str:
         return "ok"
     if result.status in (Status.DRY_RUN, Status.REFUSED, Status.PENDING, Status.OBSERVED):
         return result.status.value
-    return f"{result.status.value}: {result.message}"
+    # A sweep's action has one node, named beside the outcome already: the why alone.
+    why = "; ".join(result.skipped.values()) if result.skipped else result.message
+    for node in result.request.targets:
+        why = why.removeprefix(f"{node}: ")
+    return f"{result.status.value}: {why}"
 
 
 def run_error(nodes: Sequence[Mapping[str, Any]]) -> str | None:

@@ -435,7 +435,7 @@ def _render(console: Console, report: dict[str, Any]) -> None:
                 )
         console.print(table)
     for a in report["actions"]:
-        console.print(f"{a['action']} {a['node']}: {a['outcome']} {a.get('reason', '')}".rstrip())
+        console.print(escape(_action_line(a)), highlight=False)
     for c in report["consistency"]:
         console.print(f"[yellow]scheduler[/] {c['node']}: {c['kind']}: {c['message']}")
     if report["scheduler"]["error"]:
@@ -444,6 +444,15 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         console.print(f"[bold red]{report['circuit_breaker']}[/]")
     if report.get("run_error"):
         console.print(f"[bold magenta]run error:[/] {escape(report['run_error'])}")
+
+
+def _action_line(a: dict[str, Any]) -> str:
+    """``drain N: ok (reason)``; a resume's reason is the old drain's: not repeated."""
+    line = f"{a['action']} {a['node']}: {a['outcome']}"
+    reason = a.get("reason") or ""
+    if a["action"] == "drain" and reason and reason not in a["outcome"]:
+        line += f" ({reason})"
+    return line
 
 
 def _notable(finding: dict[str, Any]) -> bool:
