@@ -28,6 +28,7 @@ from typing import Any
 
 from burnin.baselines import load_gemm_baseline, save_gemm_baseline
 from burnin.profiles import Thresholds
+from burnin.recheck import not_resumed
 from burnin.report import build_report, failing_nodes, node_evidence, passing_nodes
 from burnin.suite import Progress, SuiteOptions, SuitePorts, run_suite
 from burnin.verdicts.reachability import is_backend_error
@@ -94,6 +95,7 @@ def execute(
     report["run_error"] = run_error(report)
     results = actuator.submit(requests(report, policy), apply=policy.apply, force=policy.force)
     report["actions"] = [action_entry(r) for r in results]
+    report["not_resumed"] = not_resumed(report, results)
     report["circuit_breaker"] = next((r.message for r in results if r.refused), None)
     _save(store, report, suite.findings, suite.gemm_tflops, thresholds.gemm.peers.min_peers)
     return report

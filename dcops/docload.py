@@ -5,9 +5,13 @@ and every API body goes through here, so one hostile document costs
 milliseconds, never minutes or gigabytes:
 
 1. **size** -- the caller's byte limit;
-2. **a linear pre-scan** of the raw text: flow nesting (``[``/``{``) deeper than
-   :data:`MAX_DEPTH` is refused before a parser sees it (PyYAML's pure-Python
-   scanner is super-linear on deep flow nesting);
+2. **a linear pre-scan** of the raw text: a raw C1 control (U+0080-U+009F, NEL
+   among them), line separator (U+2028) or paragraph separator (U+2029) is refused
+   with its line (YAML folds a raw NEL inside a quoted string into a space, so a
+   value would change silently; JSON keeps them, and readers of a rendered script
+   split lines on them); flow nesting (``[``/``{``) deeper than :data:`MAX_DEPTH`
+   is refused before a parser sees it (PyYAML's pure-Python scanner is
+   super-linear on deep flow nesting);
 3. **events** -- the document is parsed to events (libyaml's C parser when
    PyYAML has it) and refused if it holds an anchor or alias (no billion
    laughs), nests deeper than :data:`MAX_DEPTH` or holds more than
@@ -43,6 +47,35 @@ class AliasError(DocumentError):
     """The document holds a YAML anchor or alias."""
 
 
+class CharacterError(DocumentError):
+    """The raw text holds a character some reader treats as a control or line break."""
+
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+#: Raw characters refused anywhere in a document (escaped forms such as ``"\u0085"``
+#: reach the fields' own checks, which name the field): C1 controls, Zl, Zp.
+_RAW_BREAKS = re.compile("[\x80-\x9f\u2028\u2029]")
+_NAMES = {0x85: "NEL", 0x9B: "CSI", 0x2028: "LINE SEPARATOR", 0x2029: "PARAGRAPH SEPARATOR"}
+
+
+def check_characters(text: str, *, source: str) -> None:
+    """Refuse a raw C1 control, U+2028 or U+2029 (linear, C-speed), naming its line."""
+    found = _RAW_BREAKS.search(text)
+    if found is None:
+        return
+    code = ord(found.group())
+    line = text.count("\n", 0, found.start()) + 1
+    name = _NAMES.get(code, "C1 control")
+    raise CharacterError(
+        f"{source}:{line}: holds a raw U+{code:04X} ({name}), a character readers treat as "
+        "a control or line break; remove it (or write it escaped where it is meant)",
+        line,
+    )
+
+
 _STEPS = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 
@@ -57,6 +90,7 @@ def flow_depth(text: str) -> int:
 
 
 def prescan(text: str, *, source: str, max_depth: int = MAX_DEPTH) -> None:
+    check_characters(text, source=source)
     if flow_depth(text) > max_depth:
         raise DocumentError(f"{source}: nested deeper than {max_depth} levels")
 

@@ -57,6 +57,11 @@ class SkuProfile:
     def gpus_per_rack(self) -> int:
         return self.gpus_per_node * self.nodes_per_rack
 
+    @property
+    def cpu_only(self) -> bool:
+        """No NVIDIA GPUs: CPU ranks stand in (the ``cpu`` profile)."""
+        return self.gpu.name.upper() == "CPU"
+
 
 def _from_mapping(data: dict[str, Any], origin: str) -> SkuProfile:
     try:
@@ -113,3 +118,11 @@ def get_sku(name: str, extra: dict[str, SkuProfile] | None = None) -> SkuProfile
         return table[name]
     except KeyError:
         raise UnknownNameError("SKU", name, list(table)) from None
+
+
+def cpu_only(name: str) -> bool:
+    """Whether SKU ``name`` has no NVIDIA GPUs (an unknown SKU is assumed to have them)."""
+    try:
+        return get_sku(name).cpu_only
+    except UnknownNameError:
+        return False

@@ -87,11 +87,13 @@ def load_located(path: Path) -> tuple[Any, Locations]:
 
 
 def load_located_text(text: str) -> tuple[Any, Locations]:
-    from dcops.docload import DocumentError, check_events, prescan
+    from dcops.docload import CharacterError, DocumentError, check_events, prescan
 
     try:
         prescan(text, source="document")
         check_events(text, source="document")
+    except CharacterError as exc:
+        raise YamlFileError(str(exc).removeprefix(f"document:{exc.line}: "), exc.line) from exc
     except DocumentError as exc:
         raise YamlFileError(str(exc).removeprefix("document: "), None) from exc
     except yaml.MarkedYAMLError:

@@ -10,8 +10,11 @@ so every check is tested on captured real output and on the simulator::
     results = [runner.run(node, argv, timeout_s=10) for argv in argvs]
     findings = check.judge(results, facts)            # pure
 
-``CheckStatus`` per finding: ``ok``, ``warn``, ``fail`` (unhealthy) or
-``error`` (the check could not tell: command missing, unparsable output).
+``CheckStatus`` per finding: ``ok``, ``warn``, ``fail`` (unhealthy),
+``error`` (the check could not tell: command missing, unparsable output) or
+``skip`` (the check does not apply to this node, the message says why: a GPU
+check on a node whose SKU has no NVIDIA GPUs is never run). A check declares
+``needs_nvidia_gpus = True`` to be skipped on such nodes.
 ``fatal`` marks findings that drain at once (XID 79, uncorrectable ECC, a
 missing GPU); other failures make a node *suspect* first.
 """
@@ -32,6 +35,7 @@ class CheckStatus(StrEnum):
     WARN = "warn"
     FAIL = "fail"
     ERROR = "error"
+    SKIP = "skip"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,8 @@ class NodeFacts:
     baseline: Mapping[str, str] = field(default_factory=dict)  # driver_version, vbios ...
     since_s: float | None = None  # Unix time of the last sweep (XID window start)
     thresholds: Mapping[str, Any] = field(default_factory=dict)
+    #: False for a node whose SKU has no NVIDIA GPUs (``cpu``: CPU ranks stand in).
+    nvidia_gpus: bool = True
 
 
 @runtime_checkable
@@ -114,6 +120,11 @@ def _load_builtin() -> None:
     except ModuleNotFoundError as exc:  # pragma: no cover - while checks are being written
         if exc.name != "health.checks":
             raise
+
+
+def needs_nvidia_gpus(check: Check) -> bool:
+    """Whether ``check`` reads NVIDIA GPUs (its ``needs_nvidia_gpus`` attribute; default no)."""
+    return bool(getattr(check, "needs_nvidia_gpus", False))
 
 
 def check_names() -> list[str]:

@@ -123,7 +123,8 @@ def drain_reason(findings: Sequence[CheckResult]) -> str:
 
 
 def _evidence(findings: Sequence[CheckResult]) -> tuple[dict[str, Any], ...]:
-    return tuple(f.to_dict() for f in findings if f.status is not CheckStatus.OK)
+    skip = (CheckStatus.OK, CheckStatus.SKIP)
+    return tuple(f.to_dict() for f in findings if f.status not in skip)
 
 
 def _adopt(record: NodeRecord, view: SchedulerView) -> NodeRecord:

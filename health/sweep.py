@@ -47,6 +47,7 @@ from dcops.hostlist import compress
 from dcops.inventory import Site
 from dcops.node_actions import NodeActions, SchedulerNodeState
 from dcops.ports import RemoteRunner
+from dcops.skus import cpu_only
 from dcops.store import AuditLog, Store, utc_now
 from dcops.store.runs import new_run_id
 from health.base import Check, NodeFacts
@@ -195,6 +196,7 @@ def node_facts(
             expected_gpus=info.gpus_per_node,
             since_s=since.get(node),
             thresholds=dict(thresholds),
+            nvidia_gpus=not cpu_only(info.sku),
         )
     return out
 
@@ -274,6 +276,8 @@ def run_sweep(
     ]
     counts = Counter(e["status"] for e in node_entries)
     summary = {s: counts.get(s, 0) for s in STATUSES}
+    # Checks that do not apply to a node (a GPU check on a CPU-only node): not run, not a fault.
+    skipped = sum(f["status"] == "skip" for e in node_entries for f in e["checks"])
     finished_s = ports.clock()
     healthy = all(e["status"] in HEALTHY for e in node_entries)
     report: dict[str, Any] = {
@@ -292,6 +296,8 @@ def run_sweep(
         "collect_s": round(collect_s, 3),
         "status": "ok" if healthy else "unhealthy",
         "summary": summary,
+        "skipped_checks": skipped,
+        "run_error": run_error(node_entries),
         "nodes": node_entries,
         "actions": actions_out,
         "circuit_breaker": refused,
@@ -435,13 +441,36 @@ def outcome(result: ActionResult) -> str:
         return "ok"
     if result.status in (Status.DRY_RUN, Status.REFUSED, Status.PENDING, Status.OBSERVED):
         return result.status.value
-    return f"{result.status.value}: {result.message}"
+    # A sweep's action has one node, named beside the outcome already: the why alone.
+    why = "; ".join(result.skipped.values()) if result.skipped else result.message
+    for node in result.request.targets:
+        why = why.removeprefix(f"{node}: ")
+    return f"{result.status.value}: {why}"
+
+
+def run_error(nodes: Sequence[Mapping[str, Any]]) -> str | None:
+    """One run-level error when most nodes could not be swept at all (as burn-in's).
+
+    A node-level ``error`` (unreachable, refused, past the deadline, its remote dcops
+    failed) on more than half of the targets says the sweep failed (SSH, DNS, the
+    network, dcops on the nodes), not the nodes: exit 3, and no node is judged for it.
+    """
+    failed = [n for n in nodes if n.get("error")]
+    if not nodes or len(failed) * 2 <= len(nodes):
+        return None
+    what = Counter(str(n["error"]) for n in failed).most_common(1)[0][0]
+    return (
+        f"{len(failed)} of {len(nodes)} nodes could not be swept ({what}): the sweep failed, "
+        "not the nodes; no node was judged or drained for it"
+    )
 
 
 def exit_status(report: Mapping[str, Any]) -> int:
-    """0 all healthy, 1 unhealthy nodes found, 3 an action failed, 5 the breaker refused."""
+    """0 all healthy, 1 unhealthy nodes found, 3 the run or an action failed, 5 the breaker."""
     if report.get("circuit_breaker") and report.get("apply"):
         return int(ExitCode.REFUSED)
+    if report.get("run_error"):
+        return int(ExitCode.INTERNAL)
     if any(a.get("status") == Status.FAILED for a in report.get("actions", [])):
         return int(ExitCode.INTERNAL)
     return 0 if report["status"] == "ok" else 1
@@ -455,6 +484,7 @@ __all__ = [
     "load_records",
     "node_facts",
     "node_status",
+    "run_error",
     "run_sweep",
     "scheduler_view",
 ]

@@ -12,7 +12,9 @@ node (where dcops is installed there) and reads its findings back.
 
 A node that cannot be reached, refuses us, shows a wrong host key or misses
 the deadline gets a node-level ``error``, never ``ok``. A command that times
-out or a check that crashes gives that check an ``error`` finding.
+out or a check that crashes gives that check an ``error`` finding. A check that
+needs NVIDIA GPUs is not run on a node whose SKU has none: a ``skip`` finding
+with the reason (``sweep --local`` on a CPU-only host, as ``burnin run --local``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from dcops.errors import CommandTimeout, ConnectError, HostKeyError, RemoteError
 from dcops.measurements import CommandResult
 from dcops.ports import RemoteRunner
 from dcops.remote import run_many
-from health.base import Check, CheckResult, CheckStatus, NodeFacts
+from health.base import Check, CheckResult, CheckStatus, NodeFacts, needs_nvidia_gpus
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +87,19 @@ class _PlanRunner:
         return CommandResult(host, tuple(argv), 0, "", "", time.monotonic() - start)
 
 
+def skipped(check: Check, facts: NodeFacts) -> str:
+    """Why ``check`` does not apply to the node ("" when it does): nothing of it runs."""
+    if needs_nvidia_gpus(check) and not facts.nvidia_gpus:
+        return f"skipped: no NVIDIA GPUs on this node (SKU {facts.sku})"
+    return ""
+
+
 def plan(checks: Sequence[Check], facts: NodeFacts) -> tuple[list[Argv], dict[str, list[Argv]]]:
     """The node's distinct argv lists in order, and each check's own argv lists."""
     per_check: dict[str, list[Argv]] = {}
     for check in checks:
+        if skipped(check, facts):
+            continue
         per_check[check.name] = [tuple(a) for a in check.commands(facts)]
     ordered = list(dict.fromkeys(a for argvs in per_check.values() for a in argvs))
     return ordered, per_check
@@ -103,6 +114,12 @@ def judge(
     """Every check's findings from the node's command outcomes (a failing command: error)."""
     findings: list[CheckResult] = []
     for check in checks:
+        why = skipped(check, facts)
+        if why:
+            findings.append(
+                CheckResult(check=check.name, node=facts.node, status=CheckStatus.SKIP, message=why)
+            )
+            continue
         argvs = per_check.get(check.name, [])
         results: list[CommandResult] = []
         problem = ""
@@ -254,8 +271,9 @@ def collect_remote_dcops(
     """Run ``dcops sweep --local --json`` on every node and merge what they found."""
     nodes = list(facts)
     by_gpus: dict[int, list[str]] = {}
-    for node in nodes:
-        by_gpus.setdefault(facts[node].expected_gpus, []).append(node)
+    for node in nodes:  # 0 for a node without NVIDIA GPUs: its GPU checks are skipped there
+        gpus = facts[node].expected_gpus if facts[node].nvidia_gpus else 0
+        by_gpus.setdefault(gpus, []).append(node)
     out: dict[str, NodeFindings] = {}
     done = 0
 

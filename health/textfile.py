@@ -100,6 +100,8 @@ def render(report: Mapping[str, Any]) -> str:
         counts[node["status"]] = counts.get(node["status"], 0) + 1
         per_check: dict[str, bool] = {}
         for finding in node["checks"]:
+            if finding["status"] == "skip":  # not run on this node: no health to export
+                continue
             good = finding["status"] in ("ok", "warn")
             per_check[finding["check"]] = per_check.get(finding["check"], True) and good
         for check, good in per_check.items():

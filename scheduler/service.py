@@ -120,6 +120,7 @@ class JobRecord:
     updated_at: str
     rendering: str = ""
     live: JobStatus | None = None
+    name: str = ""  # the spec's name, as stored at submission
 
     def to_dict(self, *, with_rendering: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -132,9 +133,10 @@ class JobRecord:
             "state": self.state,
             "submitted_at": self.submitted_at,
             "updated_at": self.updated_at,
+            "name": self.name,  # always: `jobs list` shows it without a live status
         }
         if self.live is not None:
-            data["name"] = self.live.name
+            data["name"] = self.live.name or self.name
             data["reason"] = self.live.reason
             data["nodes"] = self.live.nodes
             data["exit_code"] = self.live.exit_code
@@ -156,6 +158,7 @@ def _record(row: sqlite3.Row, live: JobStatus | None = None) -> JobRecord:
         updated_at=row["updated_at"],
         rendering=row["rendering"],
         live=live,
+        name=row["name"],
     )
 
 
@@ -282,8 +285,8 @@ class Bridge:
                 now = utc_now()
                 conn.execute(
                     "INSERT INTO jobs (job_id, tenant, backend, backend_job_id, spec_hash,"
-                    " rendering, gpus, nodes, state, submitted_at, updated_at)"
-                    " VALUES (?, ?, ?, NULL, ?, '', ?, ?, 'submitting', ?, ?)",
+                    " rendering, gpus, nodes, state, submitted_at, updated_at, name)"
+                    " VALUES (?, ?, ?, NULL, ?, '', ?, ?, 'submitting', ?, ?, ?)",
                     (
                         job_id,
                         tenant.name,
@@ -293,6 +296,7 @@ class Bridge:
                         spec.resources.nodes,
                         now,
                         now,
+                        spec.name,
                     ),
                 )
                 return job_id, admitted

@@ -456,6 +456,8 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         console.print(f"{action['action']} {action['nodes']}: {action['outcome']}")
         if action.get("outcome") == "dry-run" and action.get("call"):
             console.print("  would run: " + " ".join(action["call"]), highlight=False)
+    for node, why in report.get("not_resumed", {}).items():
+        console.print(f"[yellow]not resumed[/] {node}: {escape(why)}")
     if report.get("run_error"):
         console.print(f"[bold magenta]run error:[/] {report['run_error']}")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -127,17 +127,30 @@ def open_audit(ctx: click.Context) -> AuditLog:
 
 
 @contextlib.contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, int, int], None]]:
+def progress_bar(
+    enabled: bool = True, status: Callable[[], str] | None = None
+) -> Iterator[Callable[[str, int, int], None]]:
     """A ``progress(stage, done, total)`` callback drawing a rich bar on stderr.
 
-    Silent when stderr is not a terminal (cron, pipes) or when disabled.
+    ``status()``, read at every refresh, is shown on a line below the bar: what a long
+    wait waits for (:class:`dcops.cli.waiting.Waiting`). Silent when stderr is not a terminal
+    (cron, pipes) or when disabled.
     """
     if not enabled or not sys.stderr.isatty():
         yield lambda stage, done, total: None
         return
+    from rich.console import RenderableType
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+    from rich.text import Text
 
-    with Progress(
+    class WithStatus(Progress):
+        def get_renderables(self) -> Iterable[RenderableType]:
+            yield self.make_tasks_table(self.tasks)
+            line = status() if status is not None else ""
+            if line:  # a line of its own, wrapped on a narrow terminal, never cut
+                yield Text(line, style="yellow")
+
+    with WithStatus(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),

@@ -5,7 +5,9 @@ Subcommand modules are imported only when invoked, so ``dcops --help`` and
 
 Exit codes (see README): 0 ok, 1 unhealthy/failed result, 2 usage or input
 error, 3 internal or backend error, 4 busy (another run holds the lock),
-5 refused by the circuit breaker, 130 interrupted.
+5 refused by the circuit breaker, 130 interrupted. ``dcops`` or a group
+(``dcops jobs``) without a subcommand prints its help on stdout and exits 0
+(click 8.1's behaviour; click >= 8.2 would raise a usage error, exit 2).
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ def cli(
     Every reporting command takes --json. Exit codes: 0 ok, 1 unhealthy or
     failed result, 2 usage or input error, 3 internal or backend error,
     4 busy (another run holds the lock), 5 refused by the circuit breaker.
+    A command group given no subcommand prints its help and exits 0.
     """
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
@@ -137,6 +140,11 @@ def cli(
     if not debug:
         # paramiko logs a traceback for every failed handshake: normal for a dead node.
         logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+
+#: click >= 8.2 raises this for a group called without a subcommand (8.1 printed the
+#: help and exited 0 itself); an empty tuple catches nothing on 8.1.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _usage_line(exc: click.ClickException) -> str:
@@ -169,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"dcops: error: {exc}", int(exc.exit_code), debug)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except _NO_ARGS_IS_HELP as exc:  # a group alone: its help, as asked for
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        sys.exit(ExitCode.OK)
     except click.ClickException as exc:
         _fail(f"dcops: error: {_usage_line(exc)}", ExitCode.INPUT, debug)
     except click.exceptions.Abort:

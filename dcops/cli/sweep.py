@@ -252,6 +252,7 @@ def _run(
     progress_on: bool,
 ) -> dict[str, Any]:
     from dcops.cli.acting import make_actuator
+    from dcops.cli.waiting import Waiting
     from health.base import get_checks
     from health.sweep import SweepPorts, run_sweep
 
@@ -284,13 +285,20 @@ def _run(
             actions=actions,
             actuator=actuator,
         )
-        with progress_bar(progress_on) as progress:
-            return run_sweep(
-                ports,
-                nodes,
-                options,
-                on_node=lambda _n, done, total: progress("sweep", done, total),
-            )
+        waiting = Waiting(
+            nodes,
+            timeout_s=options.timeout_s,
+            concurrency=options.concurrency,
+            deadline_s=options.deadline_s,
+        )
+
+        def on_node(node: str, done: int, total: int) -> None:
+            waiting.done(node)
+            progress("sweep", done, total)
+
+        with progress_bar(progress_on, status=waiting.line) as progress:
+            progress("sweep", 0, len(nodes))  # the bar from the start: every node may hang
+            return run_sweep(ports, nodes, options, on_node=on_node)
     finally:
         for close in reversed(closers):
             close()
@@ -323,11 +331,19 @@ def _where(
     if local:
         from dcops.inventory import local_site
         from dcops.remote.local import LocalRunner
+        from dcops.skus import cpu_only
 
         site = local_site()
         if expected_gpus is not None:
-            racks = tuple(dataclasses.replace(r, gpus_per_node=expected_gpus) for r in site.racks)
-            site = dataclasses.replace(site, racks=racks)
+            # The operator says how many NVIDIA GPUs this node has: on a host where NVML
+            # finds none (the `cpu` SKU) they are missing, so the GPU checks run and say
+            # so (the generic profile, as for an NVIDIA GPU of unknown name).
+            sku = "h100" if expected_gpus and cpu_only(site.sku) else None
+            racks = tuple(
+                dataclasses.replace(r, gpus_per_node=expected_gpus, sku=sku or r.sku)
+                for r in site.racks
+            )
+            site = dataclasses.replace(site, racks=racks, sku=sku or site.sku)
         return site, LocalRunner(), site.nodes()
     if scenario:
         from dcops.sim.world import load_fleet
@@ -391,6 +407,7 @@ def _render(console: Console, report: dict[str, Any]) -> None:
         + ", ".join(
             f"[{_STYLE[k]}]{s.get(k, 0)} {k}[/]" for k in ("ok", "warn", "suspect", "fail", "error")
         )
+        + (f", [dim]{n} checks skipped[/]" if (n := report.get("skipped_checks")) else "")
     )
     shown = [
         n for n in report["nodes"] if n["status"] != "ok" or any(_notable(f) for f in n["checks"])
@@ -418,13 +435,24 @@ def _render(console: Console, report: dict[str, Any]) -> None:
                 )
         console.print(table)
     for a in report["actions"]:
-        console.print(f"{a['action']} {a['node']}: {a['outcome']} {a.get('reason', '')}".rstrip())
+        console.print(escape(_action_line(a)), highlight=False)
     for c in report["consistency"]:
         console.print(f"[yellow]scheduler[/] {c['node']}: {c['kind']}: {c['message']}")
     if report["scheduler"]["error"]:
         console.print(f"[yellow]scheduler not read:[/] {report['scheduler']['error']}")
     if report["circuit_breaker"]:
         console.print(f"[bold red]{report['circuit_breaker']}[/]")
+    if report.get("run_error"):
+        console.print(f"[bold magenta]run error:[/] {escape(report['run_error'])}")
+
+
+def _action_line(a: dict[str, Any]) -> str:
+    """``drain N: ok (reason)``; a resume's reason is the old drain's: not repeated."""
+    line = f"{a['action']} {a['node']}: {a['outcome']}"
+    reason = a.get("reason") or ""
+    if a["action"] == "drain" and reason and reason not in a["outcome"]:
+        line += f" ({reason})"
+    return line
 
 
 def _notable(finding: dict[str, Any]) -> bool:

@@ -224,4 +224,8 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN nodes INTEGER NOT NULL DEFAULT 1;
     """,
+    # 7: the job's name from its spec (listed without asking the scheduler; '' for older rows)
+    """
+    ALTER TABLE jobs ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    """,
 )

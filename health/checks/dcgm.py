@@ -39,6 +39,7 @@ _STATUS = {"fail": CheckStatus.FAIL, "warn": CheckStatus.WARN, "error": CheckSta
 class DcgmCheck:
     name = "dcgm"
     description = "DCGM quick diagnostic (dcgmi diag -r 1); ok when dcgmi is not installed"
+    needs_nvidia_gpus = True
 
     def commands(self, facts: NodeFacts) -> Sequence[Sequence[str]]:
         try:

@@ -29,6 +29,7 @@ GPU_KEYS = {"vbios_version": "vbios version"}
 class DriftCheck:
     name = "drift"
     description = "driver / CUDA / VBIOS versions vs the site baseline"
+    needs_nvidia_gpus = True
 
     def commands(self, facts: NodeFacts) -> Sequence[Sequence[str]]:
         return [["nvidia-smi", "-q", "-x"]]

@@ -56,6 +56,7 @@ def parse_gpu_list(text: str) -> list[tuple[int, str, str]] | None:
 class GpuCountCheck:
     name = "gpu_count"
     description = "GPUs visible to nvidia-smi vs the inventory; GPUs fallen off the bus (fatal)"
+    needs_nvidia_gpus = True
 
     def commands(self, facts: NodeFacts) -> Sequence[Sequence[str]]:
         return [["nvidia-smi", "-L"], list(PROC_GPUS_ARGV)]

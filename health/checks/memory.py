@@ -125,6 +125,7 @@ def _int(text: str | None) -> int | None:
 class MemoryCheck:
     name = "memory"
     description = "uncorrectable ECC, remapped rows and retired pages per GPU"
+    needs_nvidia_gpus = True
 
     def commands(self, facts: NodeFacts) -> Sequence[Sequence[str]]:
         return [["nvidia-smi", "-q", "-x"]]

@@ -113,6 +113,7 @@ def parse_nvlink_errors(text: str) -> dict[int, dict[int, dict[str, int]]]:
 class NvlinkCheck:
     name = "nvlink"
     description = "inactive or slow NVLink links, link error counters, NVL72 fabric state"
+    needs_nvidia_gpus = True
 
     def commands(self, facts: NodeFacts) -> Sequence[Sequence[str]]:
         return [

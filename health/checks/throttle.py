@@ -94,6 +94,7 @@ def _clock_fields(gpu: SmiGpu, form: str) -> tuple[float | None, float | None, f
 class ThrottleCheck:
     name = "throttle"
     description = "hardware throttle reasons; SM clock far below the SKU maximum while busy"
+    needs_nvidia_gpus = True
 
     def commands(self, facts: NodeFacts) -> Sequence[Sequence[str]]:
         return [["nvidia-smi", "-q", "-x"]]

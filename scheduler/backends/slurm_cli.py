@@ -274,7 +274,11 @@ def site_from_sbatch_version(text: str) -> SlurmSite:
     """``slurm-wlm 22.05.8`` / ``slurm 24.11.1`` -> the site's capabilities."""
     match = re.search(r"(\d+)\.(\d+)", text)
     if match is None:
-        raise SchedulerError(f"sbatch --version printed no version: {first_line(text)!r}")
+        raise SchedulerError(
+            f"sbatch --version printed no version ({first_line(text)!r}): Slurm is not "
+            "installed or not configured here; point SLURM_CONF or the config's "
+            "[slurm] conf at its slurm.conf"
+        )
     return SlurmSite.for_version(int(match.group(1)), int(match.group(2)))
 
 

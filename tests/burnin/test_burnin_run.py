@@ -347,3 +347,23 @@ def test_sim_drains_carry_over_to_recheck(tmp_path: Path) -> None:
         dcops(tmp_path, "burnin", "run", "--sim", str(good), "--recheck", "--json").stdout
     )
     assert third["nodes"] == []  # nothing left drained by dcops
+
+
+def test_recheck_without_apply_says_why_not_resumed(tmp_path: Path) -> None:
+    bad = scenario(
+        tmp_path,
+        "bad.yaml",
+        {
+            "racks": 1,
+            "seed": 2,
+            "faults": [{"node": "sim-r01-t04", "gpu": 3, "kind": "ecc", "uncorrectable": 1}],
+        },
+    )
+    good = scenario(tmp_path, "good.yaml", {"racks": 1, "seed": 2, "noise": 0.01})
+    assert dcops(tmp_path, "burnin", "run", "--sim", str(bad), "--apply", "--json").returncode == 1
+    table = dcops(tmp_path, "burnin", "run", "--sim", str(good), "--recheck")
+    assert "not resumed sim-r01-t04: dry run: --apply resumes it" in table.stdout
+    report = json.loads(
+        dcops(tmp_path, "burnin", "run", "--sim", str(good), "--recheck", "--json").stdout
+    )
+    assert report["not_resumed"] == {"sim-r01-t04": "dry run: --apply resumes it"}

@@ -76,3 +76,34 @@ def test_most_targets_in_error_is_one_run_level_error() -> None:
     assert why is not None and why.startswith("2 of 3 nodes could not be tested")
     assert "dcops or its backend failed" in why
     assert run_error({"nodes": [node("a", "error"), node("b", "pass")]}) is None
+
+
+def test_recheck_says_why_each_node_is_not_resumed(tmp_path: Path) -> None:
+    still_bad, redrained, good = "sim-r01-t05", NODE, "sim-r01-t06"
+    with SimFleet.from_dict({"racks": 1, "seed": 2}) as fleet, Store(tmp_path / "s.db") as store:
+        sched = RecordingNodeActions(fleet.site.nodes())
+        for node in (still_bad, redrained, good):
+            fleet.inject(Fault(kind="ecc", node=node, gpus=(3,), uncorrectable=1))
+        _run(fleet, store, sched)
+        fleet.repair(redrained)
+        fleet.repair(good)
+
+        def operator_redrains(stage: str, done: int, total: int) -> None:
+            if not sched.states([redrained])[redrained].reason.startswith("admin"):
+                sched.drain([redrained], "admin: keep out, RMA 4711")
+
+        nodes = [redrained, still_bad, good]
+        second = _run(fleet, store, sched, recheck=True, nodes=nodes, progress=operator_redrains)
+        why = second["not_resumed"]
+        assert set(why) == {redrained, still_bad}  # the good one was resumed
+        assert why[still_bad].startswith("recheck fail: ")
+        assert "gpu3" in why[still_bad]
+        assert why[redrained].startswith("skipped: ") and "RMA 4711" in why[redrained]
+        assert not why[redrained].startswith(f"skipped: {redrained}:")  # the node named once
+        assert not sched.states([good])[good].drain
+
+
+def test_a_burnin_has_no_not_resumed(tmp_path: Path) -> None:
+    with SimFleet.from_dict({"racks": 1, "seed": 2}) as fleet, Store(tmp_path / "s.db") as store:
+        report = _run(fleet, store, RecordingNodeActions(fleet.site.nodes()), nodes=[NODE])
+        assert report["not_resumed"] == {}

@@ -30,6 +30,18 @@ def test_click_usage_errors_are_one_line_with_hint() -> None:
     assert_one_line_error(proc, 2)
     assert "inventory" in proc.stderr  # click's suggestion survives
     assert_one_line_error(dcops("burnin", "show"), 2)  # missing argument
+    proc = dcops("jobs", "submitt")
+    assert_one_line_error(proc, 2)
+    assert "Did you mean 'submit'?" in proc.stderr
+
+
+def test_a_group_alone_prints_its_help_and_exits_0() -> None:
+    """`dcops` and `dcops jobs` print their help (not squashed into one error line)."""
+    for args, first in [((), "Usage: dcops [OPTIONS] COMMAND"), (("jobs",), "Usage: dcops jobs")]:
+        proc = dcops(*args)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith(first) and proc.stderr == ""
+        assert "\nCommands:\n" in proc.stdout and proc.stdout.count("\n") > 5
 
 
 def test_config_show_is_valid_toml_with_sources(tmp_path: Path) -> None:

@@ -83,3 +83,22 @@ def test_cli_render_exits_2_not_3(tmp_path: Path, body: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
     assert time.perf_counter() - start < 10
+
+
+@pytest.mark.parametrize("char", ["\u0085", "\u0080", "\u009f", "\u2028", "\u2029"])
+def test_raw_line_breaks_are_refused_with_their_line(char: str) -> None:
+    text = f'a: 1\nb: "x{char}y"\n'
+    with pytest.raises(DocumentError, match=rf"^doc:2: holds a raw U\+{ord(char):04X}"):
+        load_yaml(text, source="doc")
+    with pytest.raises(DocumentError, match=r"^doc:1: "):
+        load_json(json.dumps({"b": f"x{char}y"}, ensure_ascii=False), source="doc")
+    with pytest.raises(YamlFileError) as located:
+        load_located_text(text)
+    assert located.value.line == 2 and "U+" in located.value.what
+
+
+def test_escaped_line_breaks_reach_the_fields_checks() -> None:
+    """Only the raw character is refused; the escaped form is parsed (admission then
+    refuses it in the field that holds it, naming the field)."""
+    assert load_yaml('b: "x\\u0085y"', source="d") == {"b": "x\u0085y"}
+    assert load_json('{"b": "x\\u2028y"}', source="d") == {"b": "x\u2028y"}

@@ -270,3 +270,37 @@ def test_real_checks_drain_xid79_and_uncorrectable_ecc_at_once(
     )
     assert actions.states([T(3)])[T(3)].reason.startswith("dcops: ")
     assert report["summary"]["ok"] == 34
+
+
+def test_skipped_resume_says_why_once(fleet: SimFleet, store: Store) -> None:
+    """An operator re-drains while the sweep runs: the skip names the node and the why once."""
+    import io
+
+    from rich.console import Console
+
+    from dcops.cli.sweep import _render
+
+    actions = RecordingNodeActions(fleet.site.nodes())
+    _sweep_checks.FLAGGED.add(T(5))
+    sweep(fleet, store, actions)
+    sweep(fleet, store, actions)  # drained
+    _sweep_checks.FLAGGED.clear()
+    sweep(fleet, store, actions)  # repair, 1 clean
+    read = actions.states
+
+    def states(nodes: Sequence[str] | None = None) -> Any:
+        found = read(nodes)
+        actions.drain([T(5)], "admin: RMA 1")  # after the sweep read the scheduler
+        return found
+
+    actions.states = states  # type: ignore[method-assign]
+    report = sweep(fleet, store, actions, nodes=[T(5)])
+    (resume,) = report["actions"]
+    assert resume["outcome"] == (
+        "skipped: out of service by someone else (admin: RMA 1); "
+        "dcops returns only what it took out"
+    )
+    out = io.StringIO()
+    _render(Console(file=out, width=200), report)
+    lines = [ln for ln in out.getvalue().splitlines() if ln.startswith("resume ")]
+    assert lines == [f"resume {T(5)}: {resume['outcome']}"]  # not the old drain's reason too

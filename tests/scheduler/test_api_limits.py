@@ -165,3 +165,22 @@ def test_bad_query_parameters_of_a_tenant_are_audited(client: Any, rig: ApiRig) 
     assert client.get("/v1/jobs?active=maybe", headers=rig.auth()).status_code == 400
     new = rig.audit_records()[before:]
     assert [(r.actor, r.outcome) for r in new] == [("tenant:acme", "refused:invalid_request")] * 3
+
+
+def test_bridge_service_lists_every_job_with_its_name(tmp_path: Path, monkeypatch: Any) -> None:
+    """`jobs list --api` had an always-empty NAME column: the bridge's list never has a live
+    status, and the record named a job only from one."""
+    from starlette.testclient import TestClient
+
+    import scheduler.service as service
+    from tests.scheduler.test_api_uvicorn import _bridge_api
+
+    monkeypatch.setitem(service.FAMILIES, "recording", "slurm")
+    built = build_rig(tmp_path, max_submissions_per_minute=1000)
+    api = _bridge_api(built.db, "recording", built.backend)
+    with TestClient(api.app) as c:
+        job_id = c.post("/v1/jobs", headers=built.auth(), json=job_doc(name="nightly-eval"))
+        listed = c.get("/v1/jobs", headers=built.auth()).json()["jobs"]
+    api.close()
+    built.api.close()
+    assert [(j["job_id"], j["name"]) for j in listed] == [(job_id.json()["job_id"], "nightly-eval")]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from dcops.store import AuditLog, Store
 from scheduler.tenants.store import create_tenant
@@ -43,6 +44,35 @@ def test_control_characters_in_a_command_argument_exit_2(
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("dcops: error:") and proc.stderr.count("\n") == 1
+
+
+RAW = ["\u0085", "\u2028", "\u2029", "\u009b"]
+
+
+@pytest.mark.parametrize("char", RAW)
+@pytest.mark.parametrize("form", ["yaml", "json"])
+def test_raw_line_breaks_in_the_file_exit_2_naming_the_line(
+    db: Path, tmp_path: Path, char: str, form: str
+) -> None:
+    """A raw NEL inside a quoted YAML string is folded to a space by the parser: refused
+    before parsing, so the argument never changes silently (JSON with ensure_ascii=False)."""
+    doc = spec_doc(command=["python", f"a{char}b"])
+    spec = tmp_path / f"job.{form}"
+    if form == "json":
+        spec.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")
+        line = next(i for i, t in enumerate(spec.read_text().split("\n"), 1) if char in t)
+    else:
+        del doc["command"]
+        body = yaml.safe_dump(doc, sort_keys=False)
+        spec.write_text(body + f'command: [python, "a{char}b"]\n', encoding="utf-8")
+        line = body.count("\n") + 1
+    proc = dcops(
+        "--state-db", str(db), "jobs", "render", str(spec), "--tenant", "acme",
+        "--backend", "slurm",
+    )  # fmt: skip
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.startswith(f"dcops: error: {spec}:{line}: ")
+    assert f"U+{ord(char):04X}" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(
