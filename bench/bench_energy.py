@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _result import result
 
 from dcops.skus import get_sku
 
@@ -233,12 +234,12 @@ def attribute_duckdb(out: Path, alloc: pd.DataFrame) -> dict[str, float]:
 
 def _child(fn: Callable[..., dict[str, float]], args: tuple[Any, ...], conn: Any) -> None:
     try:
-        result = fn(*args)
+        got = fn(*args)
     except BaseException as exc:  # report it to the parent instead of hanging it
         conn.send(f"{type(exc).__name__}: {exc}")
         raise
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    conn.send(result)
+    got["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    conn.send(got)
     conn.close()
 
 
@@ -247,11 +248,11 @@ def in_child(fn: Callable[..., dict[str, float]], *args: Any) -> dict[str, float
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(fn, args, child))
     proc.start()
-    result: dict[str, float] | str = parent.recv() if parent.poll(None) else "no result"
+    got: dict[str, float] | str = parent.recv() if parent.poll(None) else "no result"
     proc.join()
-    if isinstance(result, str):
-        raise SystemExit(f"bench: {fn.__name__} failed in its child: {result}")
-    return result
+    if isinstance(got, str):
+        raise SystemExit(f"bench: {fn.__name__} failed in its child: {got}")
+    return got
 
 
 def main() -> None:
@@ -305,16 +306,8 @@ def main() -> None:
     print(f"ratio (throughput ours / best baseline, {best_name}): {ratio:.2f}x")
     for name in ("pandas", "duckdb"):
         r = runs[name]
-        print(
-            f"RESULT name=energy_vs_{name} value={n / ours['seconds']:.0f} "
-            f"baseline={n / r['seconds']:.0f} ratio={r['seconds'] / ours['seconds']:.2f} "
-            f"unit=samples/s"
-        )
-        print(
-            f"RESULT name=energy_rss_vs_{name} value={ours['peak_rss_mib']:.0f} "
-            f"baseline={r['peak_rss_mib']:.0f} "
-            f"ratio={r['peak_rss_mib'] / ours['peak_rss_mib']:.2f} unit=MiB"
-        )
+        result(f"energy_vs_{name}", n / ours["seconds"], n / r["seconds"], "samples/s", "higher")
+        result(f"energy_rss_vs_{name}", ours["peak_rss_mib"], r["peak_rss_mib"], "MiB", "lower")
 
 
 if __name__ == "__main__":

@@ -28,10 +28,12 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from _result import result
 
 from burnin.engines.collectives import TorchCollectiveEngine
 from burnin.engines.gemm import TorchGemmEngine
@@ -192,13 +194,8 @@ def main() -> None:
     print(
         f"peak busbw ratio {peak:.3f} (target >= {TARGET}: {'met' if peak >= TARGET else 'MISSED'})"
     )
-    print(
-        f"RESULT name=engine_gemm value={og:.4f} baseline={bg:.4f} ratio={ratio_g:.3f} unit=TFLOPS"
-    )
-    print(
-        f"RESULT name=engine_all_reduce value={max(oc.values()):.3f} "
-        f"baseline={max(bc.values()):.3f} ratio={peak:.3f} unit=GB/s"
-    )
+    result("engine_gemm", og, bg, "TFLOPS", "higher")
+    result("engine_all_reduce_peak_busbw", max(oc.values()), max(bc.values()), "GB/s", "higher")
 
 
 if __name__ == "__main__":

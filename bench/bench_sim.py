@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+from _result import result
 
 from dcops.measurements import ClocksEventReason, GemmResult, GpuReading, GpuRef, NodeReading
 from dcops.sim import SimFleet
@@ -159,10 +160,7 @@ def main() -> None:
     for name, sim, base in rows:
         key = name.split(" ")[0].rstrip(":") + "_" + name.split(": ")[-1].split("(")[0]
         key = "".join(c if c.isalnum() else "_" for c in key).strip("_")
-        print(
-            f"RESULT name=sim_{key} value={sim:.0f} baseline={base:.0f} "
-            f"ratio={sim / base:.2f} unit=measurements/s"
-        )
+        result(f"sim_{key}", sim, base, "measurements/s", "higher")
 
 
 if __name__ == "__main__":

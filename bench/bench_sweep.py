@@ -35,6 +35,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from _result import result  # noqa: E402
 
 from dcops.inventory import Rack, Site  # noqa: E402
 from dcops.measurements import CommandResult  # noqa: E402
@@ -208,11 +211,7 @@ def main() -> None:
                 )
                 results.append((f"sweep_hang_{n}", ours, theirs))
                 for name, o, t in results:
-                    # value/baseline are seconds (lower is better): ratio = clush / dcops
-                    print(
-                        f"RESULT name={name} value={o:.3f} baseline={t:.3f} "
-                        f"ratio={t / o:.2f} unit=s"
-                    )
+                    result(name, o, t, "s", "lower")
             finally:
                 _stop(proc)
 
