@@ -27,6 +27,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from _result import result  # noqa: E402
 
 SPEC = {
     "name": "bench",
@@ -117,7 +119,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--max-s", type=float, default=60.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="5 tenants x 1 round")
     args = parser.parse_args()
+    if args.quick:
+        args.tenants, args.rounds = 5, 1
     if not 1 <= args.tenants <= 200 or not 1 <= args.rounds <= 50:
         raise SystemExit("bench: --tenants 1..200, --rounds 1..50 (bounded load)")
 
@@ -198,6 +203,16 @@ def main() -> None:
         f"throughput: api {summary['api_requests_per_s']} req/s vs floor "
         f"{summary['floor_requests_per_s']} req/s; submitted {summary['submitted']}; "
         f"audit chain ok: {audit_ok}"
+    )
+    for r in rows[1:]:
+        key = "".join(c if c.isalnum() else "_" for c in r["call"]).strip("_")
+        result(f"api_p99_{key}", r["p99_ms"], rows[0]["p99_ms"], "ms", "lower")
+    result(
+        "api_throughput",
+        summary["api_requests_per_s"],
+        summary["floor_requests_per_s"],
+        "req/s",
+        "higher",
     )
 
 

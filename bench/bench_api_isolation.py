@@ -33,6 +33,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from _result import result  # noqa: E402
 
 MAX_BODY = 256 * 1024
 HEAD = "name: x\nresources: {time_limit: 1h}\ncommand: [a]\n"
@@ -171,7 +173,10 @@ def main() -> None:
     parser.add_argument("--old-max-s", type=float, default=5.0)
     parser.add_argument("--per-tenant", type=int, default=None, help="max_concurrent_per_tenant")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="60 victim calls, 2 attackers")
     args = parser.parse_args()
+    if args.quick:
+        args.calls, args.attackers = 60, 2
     if not 10 <= args.calls <= 5000 or not 1 <= args.attackers <= 64:
         raise SystemExit("bench: --calls 10..5000, --attackers 1..64 (bounded load)")
 
@@ -286,6 +291,14 @@ def main() -> None:
             f"{label:<22} {row['bytes']:>8} {row['status']:>6} {row['server_ms']:>10.1f} "
             f"{row['pure_python_parse_s']:>20}"
         )
+
+    result(
+        "api_isolation_victim_p99",
+        summary["victim_attacked_p99_ms"],
+        summary["victim_alone_p99_ms"],
+        "ms",
+        "lower",
+    )
 
 
 if __name__ == "__main__":

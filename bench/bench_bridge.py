@@ -27,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from _result import result  # noqa: E402
 
 SCRIPT = "sleep 1\n"
 
@@ -119,6 +121,7 @@ def main() -> None:
         f"bridge submit:  {bridge_rate:8.1f} submissions/s  ({1000 * bridge_s / total:.1f} ms each)"
     )
     print(f"ratio bridge/raw: {bridge_rate / raw_rate:.2f}  (target >= 0.80)")
+    result("bridge_submit", bridge_rate, raw_rate, "submissions/s", "higher")
 
 
 if __name__ == "__main__":

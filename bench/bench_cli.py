@@ -15,6 +15,10 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _result import result
 
 
 def timed(argv: list[str], runs: int) -> float:
@@ -29,7 +33,10 @@ def timed(argv: list[str], runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="3 runs")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 3
     py = sys.executable
     cases = {
         "python -c pass (baseline)": [py, "-c", "pass"],
@@ -47,6 +54,9 @@ def main() -> None:
     worst = max(results["dcops --version"], results["dcops --help"])
     verdict = "met" if worst < 0.5 else "MISSED"
     print(f"target --help/--version < 0.500 s: {verdict} ({worst:.3f} s)")
+    for name in ("dcops --version", "dcops --help", "dcops inventory show --json"):
+        key = "cli_" + "_".join(w.strip("-") for w in name.split()[1:])
+        result(key, results[name], base, "s", "lower")
 
 
 if __name__ == "__main__":

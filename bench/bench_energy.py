@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _result import result
 
 from dcops.skus import get_sku
 
@@ -124,47 +125,121 @@ def generate(out: Path, gpus: int, hours: int, alloc: pd.DataFrame) -> dict[str,
     return {"samples": float(rows), "generate_s": t_gen, "ingest_s": t_write}
 
 
+SAMPLE_COLS = ["node", "gpu", "ts_s", "power_w", "energy_mj"]
+
+
 def attribute(out: Path, alloc: pd.DataFrame) -> dict[str, float]:
-    from telemetry.energy import EnergyLedger
+    """Ours: ``telemetry.energy`` over each hour's Arrow table (no pandas conversion),
+    the next hour's file read in a thread while one is accounted."""
+    from telemetry.energy import EnergyLedger, read_sample_tables
 
     t0 = time.perf_counter()
     ledger = EnergyLedger(alloc, period="day")
-    for f in sorted(out.rglob("*.parquet")):
-        ledger.add(pq.read_table(f).to_pandas())
+    for table in read_sample_tables(sorted(out.rglob("*.parquet"))):
+        ledger.add(table)
     acc = ledger.finish()
     assert acc.reconciles
     return {
-        "attribute_s": time.perf_counter() - t0,
+        "seconds": time.perf_counter() - t0,
         "samples": float(acc.samples),
-        "metered_kwh": acc.metered.kwh,
-        "allocated_kwh": acc.allocated.kwh,
+        "metered_mj": float(acc.metered.total_mj),
+        "allocated_mj": float(acc.allocated.total_mj),
         "idle_kwh": acc.idle.kwh,
         "jobs": float(len(acc.jobs)),
         "estimated_gpus": float(len(acc.estimated_gpus())),
     }
 
 
-def baseline(out: Path, alloc: pd.DataFrame, hours: int) -> dict[str, float]:
+def attribute_pandas(out: Path, alloc: pd.DataFrame) -> dict[str, float]:
+    """Fair pandas: hour by hour with each GPU's last reading carried over, counter
+    deltas where both ends have one (trapezoid of power otherwise), merged only with
+    the allocations overlapping the hour, an interval billed to the job holding t0."""
     t0 = time.perf_counter()
-    files = sorted(out.rglob("*.parquet"))[:hours]
-    df = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True)
-    df["node"] = df["node"].astype(str)
-    df = df.sort_values(["node", "gpu", "ts_s"])
-    df["dt"] = df.groupby(["node", "gpu"])["ts_s"].diff().fillna(0.0)
-    m = df.merge(alloc, on=["node", "gpu"])
-    m = m[(m["ts_s"] >= m["start_s"]) & (m["ts_s"] < m["end_s"])]
-    per_job = (m["power_w"] * m["dt"]).groupby(m["job_id"]).sum()
+    a = alloc[["node", "gpu", "job_id", "start_s", "end_s"]]
+    carry: pd.DataFrame | None = None
+    metered = allocated = 0
+    samples = 0
+    for f in sorted(out.rglob("*.parquet")):
+        df = pq.read_table(f, columns=SAMPLE_COLS).to_pandas(
+            types_mapper={pa.uint64(): pd.Int64Dtype()}.get
+        )
+        samples += len(df)
+        df["node"] = df["node"].astype(str)
+        df["power_w"] = df["power_w"].astype("float64")
+        if carry is not None:
+            df = pd.concat([carry, df], ignore_index=True)
+        df = df.sort_values(["node", "gpu", "ts_s"], kind="stable", ignore_index=True)
+        nxt = df.groupby(["node", "gpu"], sort=False)[["ts_s", "power_w", "energy_mj"]].shift(-1)
+        has_next = nxt["ts_s"].notna().to_numpy()
+        carry = df[~has_next]
+        dt = nxt["ts_s"] - df["ts_s"]
+        trap = np.rint((df["power_w"] + nxt["power_w"]) / 2.0 * dt * 1000.0)
+        delta = (nxt["energy_mj"] - df["energy_mj"]).astype("float64")
+        mj = delta.where(delta.notna(), trap)
+        iv = pd.DataFrame({"node": df["node"], "gpu": df["gpu"], "t0": df["ts_s"], "mj": mj})[
+            has_next
+        ]
+        iv["mj"] = iv["mj"].astype(np.int64)
+        metered += int(iv["mj"].sum())
+        lo, hi = float(iv["t0"].min()), float(iv["t0"].max())
+        live = a[(a["end_s"] > lo) & (a["start_s"] <= hi)]  # the one pre-filter
+        m = iv.merge(live, on=["node", "gpu"])
+        m = m[(m["t0"] >= m["start_s"]) & (m["t0"] < m["end_s"])]
+        allocated += int(m.groupby("job_id")["mj"].sum().sum())
     return {
-        "baseline_s": time.perf_counter() - t0,
-        "baseline_samples": float(len(df)),
-        "baseline_jobs_kwh": float(per_job.sum()) / 3.6e6,
+        "seconds": time.perf_counter() - t0,
+        "samples": float(samples),
+        "metered_mj": float(metered),
+        "allocated_mj": float(allocated),
+    }
+
+
+DUCKDB_SQL = """
+WITH s AS (
+  SELECT node::VARCHAR AS node, gpu, ts_s, power_w::DOUBLE AS p0, energy_mj::BIGINT AS e0,
+         lead(ts_s) OVER w AS t1, lead(power_w::DOUBLE) OVER w AS p1,
+         lead(energy_mj::BIGINT) OVER w AS e1
+  FROM read_parquet('{glob}')
+  WINDOW w AS (PARTITION BY node, gpu ORDER BY ts_s)
+), iv AS (
+  SELECT node, gpu, ts_s AS t0,
+         CASE WHEN e0 IS NOT NULL AND e1 IS NOT NULL THEN e1 - e0
+              ELSE round_even((p0 + p1) / 2.0 * (t1 - ts_s) * 1000.0, 0)::BIGINT END AS mj
+  FROM s WHERE t1 IS NOT NULL
+)
+SELECT count(*) + count(DISTINCT (iv.node, iv.gpu)) AS samples, sum(mj) AS metered,
+       sum(mj) FILTER (WHERE a.job_id IS NOT NULL) AS allocated
+FROM iv LEFT JOIN alloc AS a
+  ON iv.node = a.node AND iv.gpu = a.gpu AND iv.t0 >= a.start_s AND iv.t0 < a.end_s
+"""
+
+
+def attribute_duckdb(out: Path, alloc: pd.DataFrame) -> dict[str, float]:
+    """DuckDB SQL on the same Parquet: lead() per GPU, then a range join to allocations."""
+    import duckdb
+
+    t0 = time.perf_counter()
+    con = duckdb.connect()
+    con.register("alloc", alloc[["node", "gpu", "job_id", "start_s", "end_s"]])
+    row = con.execute(DUCKDB_SQL.format(glob=f"{out}/**/*.parquet")).fetchone()
+    assert row is not None
+    con.close()
+    return {
+        "seconds": time.perf_counter() - t0,
+        "samples": float(row[0]),
+        "metered_mj": float(row[1]),
+        "allocated_mj": float(row[2]),
     }
 
 
 def _child(fn: Callable[..., dict[str, float]], args: tuple[Any, ...], conn: Any) -> None:
-    result = fn(*args)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    conn.send(result)
+    try:
+        got = fn(*args)
+    except BaseException as exc:  # report it to the parent instead of hanging it
+        conn.send(f"{type(exc).__name__}: {exc}")
+        raise
+    got["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    conn.send(got)
     conn.close()
 
 
@@ -173,30 +248,36 @@ def in_child(fn: Callable[..., dict[str, float]], *args: Any) -> dict[str, float
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(fn, args, child))
     proc.start()
-    result: dict[str, float] = parent.recv()
+    got: dict[str, float] | str = parent.recv() if parent.poll(None) else "no result"
     proc.join()
-    return result
+    if isinstance(got, str):
+        raise SystemExit(f"bench: {fn.__name__} failed in its child: {got}")
+    return got
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gpus", type=int, default=1152)
     ap.add_argument("--hours", type=int, default=24)
-    ap.add_argument("--baseline-hours", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="48 GPUs x 2 h (seconds)")
     ap.add_argument("--keep", type=Path, help="write samples here and keep them")
     args = ap.parse_args()
+    if args.quick:
+        args.gpus, args.hours = 48, 2
     out = args.keep or Path(tempfile.mkdtemp(prefix="dcops-bench-energy-"))
     try:
         alloc = schedule(args.gpus, args.hours)
         gen = in_child(generate, out, args.gpus, args.hours, alloc)
-        ours = in_child(attribute, out, alloc)
-        base = in_child(baseline, out, alloc, args.baseline_hours)
+        runs = {
+            "telemetry.energy": in_child(attribute, out, alloc),
+            "pandas": in_child(attribute_pandas, out, alloc),
+            "duckdb": in_child(attribute_duckdb, out, alloc),
+        }
     finally:
         if args.keep is None:
             shutil.rmtree(out, ignore_errors=True)
+    ours = runs["telemetry.energy"]
     n = ours["samples"]
-    ours_rate = n / ours["attribute_s"]
-    base_rate = base["baseline_samples"] / base["baseline_s"]
     print(
         f"{args.gpus} GPUs x {args.hours} h at 1 Hz: {n:,.0f} samples, {len(alloc):,} allocations"
     )
@@ -205,24 +286,28 @@ def main() -> None:
         f"ingest to Parquet: {gen['ingest_s']:.1f} s; peak RSS {gen['peak_rss_mib']:,.0f} MiB"
     )
     print(
-        f"attribution (telemetry.energy, hour chunks): {ours['attribute_s']:.1f} s, "
-        f"{ours_rate / 1e6:.2f} M samples/s, peak RSS {ours['peak_rss_mib']:,.0f} MiB"
+        f"  metered {ours['metered_mj'] / 3.6e9:,.3f} kWh = allocated "
+        f"{ours['allocated_mj'] / 3.6e9:,.3f} + idle {ours['idle_kwh']:,.3f} (exact, integer mJ); "
+        f"{ours['jobs']:,.0f} jobs; {ours['estimated_gpus']:.0f} GPUs estimated"
     )
-    print(
-        f"  metered {ours['metered_kwh']:,.1f} kWh = allocated {ours['allocated_kwh']:,.1f} + "
-        f"idle {ours['idle_kwh']:,.1f} (exact, integer mJ); {ours['jobs']:,.0f} jobs; "
-        f"{ours['estimated_gpus']:.0f} GPUs estimated"
-    )
-    print(
-        f"baseline (pandas merge+groupby, {args.baseline_hours} h = "
-        f"{base['baseline_samples']:,.0f} samples): {base['baseline_s']:.1f} s, "
-        f"{base_rate / 1e6:.2f} M samples/s, peak RSS {base['peak_rss_mib']:,.0f} MiB"
-    )
-    print(
-        f"ratio (throughput ours / baseline): {ours_rate / base_rate:.1f}x; "
-        f"peak memory per sample ours/baseline: "
-        f"{(ours['peak_rss_mib'] / n) / (base['peak_rss_mib'] / base['baseline_samples']):.3f}"
-    )
+    for name, r in runs.items():
+        # Same samples, same span, same kWh to the millijoule, or the comparison is void.
+        assert r["samples"] == n, (name, r["samples"], n)
+        assert r["metered_mj"] == ours["metered_mj"], (name, r["metered_mj"], ours["metered_mj"])
+        assert r["allocated_mj"] == ours["allocated_mj"], (name, r["allocated_mj"])
+        print(
+            f"{name:>17}: {r['seconds']:6.2f} s, {n / r['seconds'] / 1e6:5.2f} M samples/s, "
+            f"peak RSS {r['peak_rss_mib']:,.0f} MiB, allocated "
+            f"{r['allocated_mj'] / 3.6e9:,.3f} kWh"
+        )
+    best_name = min(("pandas", "duckdb"), key=lambda k: runs[k]["seconds"])
+    best = runs[best_name]
+    ratio = best["seconds"] / ours["seconds"]
+    print(f"ratio (throughput ours / best baseline, {best_name}): {ratio:.2f}x")
+    for name in ("pandas", "duckdb"):
+        r = runs[name]
+        result(f"energy_vs_{name}", n / ours["seconds"], n / r["seconds"], "samples/s", "higher")
+        result(f"energy_rss_vs_{name}", ours["peak_rss_mib"], r["peak_rss_mib"], "MiB", "lower")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from _result import result  # noqa: E402
 
 from dcops.actions import ActionSettings, Actuator, ExecContext, topology_of  # noqa: E402
 from dcops.cli.runbook_ports import HealthChecker  # noqa: E402
@@ -153,7 +155,10 @@ def run_bare(tmp: Path, path: Path, names: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="50 nodes")
     args = parser.parse_args()
+    if args.quick:
+        args.nodes = 50
     with tempfile.TemporaryDirectory(prefix="dcops-bench-rb-") as tmp_name:
         tmp = Path(tmp_name)
         path, names = scenario(tmp, args.nodes)
@@ -171,14 +176,7 @@ def main() -> None:
         f"XID -> back in service: median {med_v:.0f} s, p95 {p95_v:.0f} s of simulated time "
         f"(reboot 240 s, polls every 15 s); {med_w:.1f} ms wall per run"
     )
-    print(
-        f"RESULT runbooks nodes={len(names)} steps={steps} engine_wall_s={engine:.2f} "
-        f"bare_wall_s={bare:.2f} ratio={engine / bare:.2f} overhead_ms_per_step={per_step_ms:.2f}"
-    )
-    print(
-        f"RESULT runbooks xid79_to_service_sim_s_median={med_v:.0f} "
-        f"xid79_to_service_sim_s_p95={p95_v:.0f} wall_ms_per_run_median={med_w:.1f}"
-    )
+    result("runbooks_engine_wall", engine, bare, "s", "lower")
 
 
 if __name__ == "__main__":

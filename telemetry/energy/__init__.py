@@ -35,9 +35,11 @@ from telemetry.energy.intervals import (
     SAMPLE_COLUMNS,
     GpuSamples,
     Intervals,
+    arrow_to_gpu_samples,
     intervals_from_samples,
     to_gpu_samples,
 )
+from telemetry.energy.parquet import read_sample_tables
 
 __all__ = [
     "ALLOCATION_COLUMNS",
@@ -55,9 +57,11 @@ __all__ = [
     "GpuSamples",
     "Intervals",
     "account_energy",
+    "arrow_to_gpu_samples",
     "cumulative_energy",
     "intervals_from_samples",
     "normalize_allocations",
     "period_windows",
+    "read_sample_tables",
     "to_gpu_samples",
 ]

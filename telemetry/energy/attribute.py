@@ -46,6 +46,7 @@ from telemetry.energy.intervals import (
     DEFAULT_MAX_POWER_W,
     GpuSamples,
     Intervals,
+    arrow_to_gpu_samples,
     concat_samples,
     intervals_from_samples,
     to_gpu_samples,
@@ -53,6 +54,7 @@ from telemetry.energy.intervals import (
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
     from telemetry.energy.account import EnergyAccount
 
@@ -248,9 +250,14 @@ class EnergyLedger:
         self.samples = 0
         self.estimated_gpus: set[tuple[str, int]] = set()
 
-    def add(self, samples: pd.DataFrame) -> None:
-        """Account one chunk of samples."""
-        self.add_gpu_samples(to_gpu_samples(samples))
+    def add(self, samples: pd.DataFrame | pa.Table) -> None:
+        """Account one chunk of samples (a pandas frame or an Arrow table)."""
+        import pyarrow as pa
+
+        if isinstance(samples, pa.Table):
+            self.add_gpu_samples(arrow_to_gpu_samples(samples))
+        else:
+            self.add_gpu_samples(to_gpu_samples(samples))
 
     def add_gpu_samples(self, chunk: GpuSamples) -> None:
         self.samples += len(chunk)
@@ -279,7 +286,7 @@ class EnergyLedger:
         windows = period_windows(lo, hi, self.period)
         if not windows:
             return
-        keys = np.unique(iv.key)
+        keys = iv.key[np.concatenate(([True], iv.key[1:] != iv.key[:-1]))]  # sorted runs
         # GPU x period totals.
         nk, nw = len(keys), len(windows)
         gk = np.repeat(keys, nw)
@@ -377,6 +384,21 @@ def _check_after_carry(carry: GpuSamples, chunk: GpuSamples) -> None:
     width = max(int(chunk.gpu.max()), 0) + 1 if len(chunk) else 1
     key = chunk.node * width + chunk.gpu  # chunk is sorted by this key, then time
     first = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    if carry.nodes == chunk.nodes and len(carry) and int(carry.gpu.max()) < width:
+        # Same node codes (chunks of one store): compare in numpy by GPU key.
+        ckey = carry.node * width + carry.gpu  # the carry is sorted by key, one per GPU
+        fkey = key[first]
+        pos = np.minimum(np.searchsorted(ckey, fkey), len(ckey) - 1)
+        hit = ckey[pos] == fkey
+        bad = np.flatnonzero(hit & (chunk.ts[first] <= carry.ts[pos]))
+        if len(bad):
+            i = int(bad[0])
+            raise InputError(
+                f"samples out of order: {chunk.nodes[chunk.node[first[i]]]} GPU "
+                f"{chunk.gpu[first[i]]} has a reading at {chunk.ts[first[i]]} in a later "
+                f"chunk, after one at {carry.ts[pos[i]]}"
+            )
+        return
     firsts = pd.DataFrame(
         {
             "node": np.asarray(chunk.nodes, dtype=object)[chunk.node[first]],
@@ -398,7 +420,7 @@ def _check_after_carry(carry: GpuSamples, chunk: GpuSamples) -> None:
 
 
 def account_energy(
-    samples: pd.DataFrame | Iterable[pd.DataFrame],
+    samples: pd.DataFrame | pa.Table | Iterable[pd.DataFrame | pa.Table],
     allocations: pd.DataFrame,
     *,
     since: float | None = None,
@@ -408,11 +430,12 @@ def account_energy(
 ) -> EnergyAccount:
     """Energy per GPU, job, tenant and period from samples (a frame or chunks of one)."""
     import pandas as pd
+    import pyarrow as pa
 
     ledger = EnergyLedger(
         allocations, since=since, until=until, period=period, max_power_w=max_power_w
     )
-    chunks = [samples] if isinstance(samples, pd.DataFrame) else samples
+    chunks = [samples] if isinstance(samples, pd.DataFrame | pa.Table) else samples
     for chunk in chunks:
         ledger.add(chunk)
     return ledger.finish()

@@ -42,6 +42,7 @@ from dcops.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -152,6 +153,73 @@ def to_gpu_samples(samples: pd.DataFrame) -> GpuSamples:
     return _sorted(GpuSamples(names, codes, gpu, ts, power, counter, has_counter))
 
 
+def arrow_to_gpu_samples(table: pa.Table) -> GpuSamples:
+    """:func:`to_gpu_samples` for an Arrow table, straight from its columns (no pandas).
+
+    ``node`` may be a string or dictionary column; ``energy_mj`` an unsigned or
+    signed integer column (int64 storage of a uint64 counter is reinterpreted),
+    or a float one (negative, NaN and null read as "no counter").
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    missing = [c for c in SAMPLE_COLUMNS if c not in table.column_names]
+    if missing:
+        raise InputError(
+            f"samples lack column(s) {', '.join(missing)} (need {', '.join(SAMPLE_COLUMNS)})"
+        )
+    if not table.num_rows:
+        return _empty()
+    cols = {c: table.column(c) for c in SAMPLE_COLUMNS}
+    if any(cols[c].null_count for c in ("node", "gpu", "ts_s")):
+        raise InputError("samples have rows without node, gpu or ts_s")
+    node = cols["node"]
+    if not pa.types.is_dictionary(node.type):
+        node = pc.dictionary_encode(node)
+    node = node.unify_dictionaries() if node.num_chunks > 1 else node
+    chunk0 = node.chunk(0) if node.num_chunks else None
+    dictionary = chunk0.dictionary if chunk0 is not None else pa.array([], pa.string())
+    codes = np.concatenate(
+        [np.asarray(c.indices.to_numpy(zero_copy_only=False), np.int64) for c in node.chunks]
+    )
+    names = tuple(str(v) for v in dictionary.to_pylist())
+    try:
+        gpu = np.asarray(cols["gpu"].to_numpy(), np.int64)
+        ts = np.asarray(cols["ts_s"].to_numpy(), np.float64)
+        power = np.asarray(
+            pc.fill_null(cols["power_w"].cast(pa.float64()), np.nan).to_numpy(), np.float64
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, TypeError, ValueError) as exc:
+        raise InputError(f"samples: gpu, ts_s and power_w must be numbers ({exc})") from exc
+    if not np.isfinite(ts).all():
+        raise InputError("samples: ts_s must be finite epoch seconds")
+    energy = cols["energy_mj"]
+    has_counter = np.asarray(energy.is_valid().to_numpy(zero_copy_only=False), np.bool_)
+    etype = energy.type
+    if pa.types.is_unsigned_integer(etype):
+        counter = np.asarray(pc.fill_null(energy, 0).to_numpy(), np.uint64)
+    elif pa.types.is_integer(etype):
+        raw = np.asarray(pc.fill_null(energy, 0).to_numpy(), np.int64)
+        counter = raw.view(np.uint64)
+    elif pa.types.is_floating(etype) or pa.types.is_null(etype):
+        values = np.asarray(pc.fill_null(energy.cast(pa.float64()), np.nan).to_numpy(), np.float64)
+        ok = np.isfinite(values) & (values >= 0)
+        has_counter &= ok
+        counter = np.where(ok, values, 0.0).astype(np.uint64)
+    else:
+        raise InputError(f"samples: energy_mj must be a number column, not {etype}")
+    return _sorted(GpuSamples(names, codes, gpu, ts, power, counter, has_counter))
+
+
+def _stable_order(key: I64) -> I64:
+    """A stable argsort of GPU keys: radix sort when the keys fit in 16 bits."""
+    if len(key) and int(key.max()) < 2**16 and int(key.min()) >= 0:
+        order: I64 = np.argsort(key.astype(np.uint16), kind="stable")
+        return order
+    order = np.argsort(key, kind="stable")
+    return order
+
+
 def _gpu_key(s: GpuSamples) -> I64:
     width = int(s.gpu.max()) + 1 if len(s) else 1
     if len(s) and int(s.gpu.min()) < 0:
@@ -167,12 +235,49 @@ def _sorted(s: GpuSamples) -> GpuSamples:
     key = _gpu_key(s)
     dk = np.diff(key)
     if not ((dk > 0) | ((dk == 0) & (np.diff(s.ts) >= 0))).all():
-        if (np.diff(s.ts) >= 0).all():  # time-major (as collected): a stable sort by GPU
-            order = np.argsort(key, kind="stable")
-        else:
-            order = np.lexsort((s.ts, key))
+        grid = _grid_transpose(s, key)
+        if grid is not None:  # time-major, every GPU at every time (as collected)
+            return _drop_repeats(grid, _gpu_key(grid))
+        # time-major (as collected): a stable sort by GPU; else by GPU, then time
+        time_major = bool((np.diff(s.ts) >= 0).all())
+        order = _stable_order(key) if time_major else np.lexsort((s.ts, key))
         s = s.take(order)
         key = key[order]
+    return _drop_repeats(s, key)
+
+
+def _grid_transpose(s: GpuSamples, key: I64) -> GpuSamples | None:
+    """Time-major rows with the same ascending GPU keys at every time, transposed.
+
+    The collector writes one batch per time, GPUs in one order: then sorting by
+    (GPU, time) is a transpose (a strided copy, no gather). None when not so.
+    """
+    n = len(key)
+    g = int(np.searchsorted(s.ts, s.ts[0], side="right"))  # rows of the first time
+    if g < 2 or n % g or not (np.diff(key[:g]) > 0).all():
+        return None
+    t = n // g
+    ts = s.ts.reshape(t, g)
+    if not ((key.reshape(t, g) == key[:g]).all() and (ts == ts[:, :1]).all()):
+        return None
+    if t > 1 and not (np.diff(ts[:, 0]) > 0).all():
+        return None
+
+    def tr(a: npt.NDArray[np.generic]) -> npt.NDArray[np.generic]:
+        return a.reshape(t, g).T.ravel()
+
+    return GpuSamples(
+        s.nodes,
+        tr(s.node),  # type: ignore[arg-type]
+        tr(s.gpu),  # type: ignore[arg-type]
+        tr(s.ts),  # type: ignore[arg-type]
+        tr(s.power),  # type: ignore[arg-type]
+        tr(s.counter),  # type: ignore[arg-type]
+        tr(s.has_counter),  # type: ignore[arg-type]
+    )
+
+
+def _drop_repeats(s: GpuSamples, key: I64) -> GpuSamples:
     dup = (key[1:] == key[:-1]) & (s.ts[1:] == s.ts[:-1])
     if dup.any():  # keep the last reading of a repeated time
         keep = np.ones(len(s), np.bool_)
@@ -190,17 +295,39 @@ def concat_samples(first: GpuSamples, second: GpuSamples) -> GpuSamples:
         return second
     if not len(second):
         return first
-    names = list(first.nodes)
-    index = {n: i for i, n in enumerate(names)}
-    remap = np.empty(len(second.nodes), np.int64)
-    for i, n in enumerate(second.nodes):
-        if n not in index:
-            index[n] = len(names)
-            names.append(n)
-        remap[i] = index[n]
+    if first.nodes == second.nodes:  # the usual case: chunks of one store
+        names = list(first.nodes)
+        second_node = second.node
+    else:
+        names = list(first.nodes)
+        index = {n: i for i, n in enumerate(names)}
+        remap = np.empty(len(second.nodes), np.int64)
+        for i, n in enumerate(second.nodes):
+            if n not in index:
+                index[n] = len(names)
+                names.append(n)
+            remap[i] = index[n]
+        second_node = remap[second.node]
+    width = max(int(first.gpu.max()), int(second.gpu.max())) + 1
+    k1 = first.node * width + first.gpu
+    k2 = second_node * width + second.gpu
+    if first.nodes == second.nodes and (len(k1) < 2 or (np.diff(k1) > 0).all()):
+        # One carried reading per GPU, same node codes (the ledger's case; ``second``
+        # is sorted by these keys): insert each in front of its GPU's run, a copy
+        # instead of a sort and a gather.
+        pos = np.searchsorted(k2, k1, side="left")
+        return GpuSamples(
+            tuple(names),
+            np.insert(second_node, pos, first.node),
+            np.insert(second.gpu, pos, first.gpu),
+            np.insert(second.ts, pos, first.ts),
+            np.insert(second.power, pos, first.power),
+            np.insert(second.counter, pos, first.counter),
+            np.insert(second.has_counter, pos, first.has_counter),
+        )
     merged = GpuSamples(
         tuple(names),
-        np.concatenate([first.node, remap[second.node]]),
+        np.concatenate([first.node, second_node]),
         np.concatenate([first.gpu, second.gpu]),
         np.concatenate([first.ts, second.ts]),
         np.concatenate([first.power, second.power]),
@@ -210,7 +337,7 @@ def concat_samples(first: GpuSamples, second: GpuSamples) -> GpuSamples:
     # Each part is sorted by (GPU, time) and ``first`` comes first in time: a stable
     # sort by GPU keeps that order (and is fast on two sorted runs).
     key = _gpu_key(merged)
-    order = np.argsort(key, kind="stable")
+    order = _stable_order(key)
     return merged.take(order)
 
 
@@ -264,39 +391,51 @@ def intervals_from_samples(
     same = key[1:] == key[:-1]
     last = np.ones(len(s), np.bool_)
     last[:-1] = ~same
-    i0 = np.flatnonzero(same)
-    i1 = i0 + 1
-    t0 = s.ts[i0]
-    t1 = s.ts[i1]
-    dt = t1 - t0
-    both = s.has_counter[i0] & s.has_counter[i1]
-    delta = s.counter[i1] - s.counter[i0]  # uint64: modular on purpose
-    went_down = both & (s.counter[i1] < s.counter[i0])
-    cap = np.floor(max_power_w * dt * 1000.0)
-    wrapped = went_down & (delta.astype(np.float64) <= cap)
-    reset = went_down & ~wrapped
-
-    p0 = s.power[i0]
-    p1 = s.power[i1]
-    k0 = np.isfinite(p0)
-    k1 = np.isfinite(p1)
-    p0c = np.where(k0, np.maximum(p0, 0.0), 0.0)
-    p1c = np.where(k1, np.maximum(p1, 0.0), 0.0)
-    mean_w = np.where(k0 & k1, (p0c + p1c) / 2.0, np.where(k0, p0c, p1c))
-    trapezoid = np.rint(mean_w * dt * 1000.0).astype(np.int64)
-    any_power = k0 | k1
-
-    measured = both & ~reset
-    energy = np.where(measured, delta.astype(np.int64), trapezoid)
-    reset_no_power = reset & ~(k0 & k1)
-    energy = np.where(reset_no_power, s.counter[i1].astype(np.int64), energy)
-    unmetered = ~both & ~any_power
-    est_keys = frozenset(int(k) for k in np.unique(key[i0][~measured]))
+    # Consecutive pairs as views (no gather); compress to same-GPU pairs at the end.
+    c0, c1 = s.counter[:-1], s.counter[1:]
+    both = s.has_counter[:-1] & s.has_counter[1:] & same
+    delta = c1 - c0  # uint64: modular on purpose
+    went_down = both & (c1 < c0)
+    if went_down.any():
+        dt_all = s.ts[1:] - s.ts[:-1]
+        cap = np.floor(max_power_w * dt_all * 1000.0)
+        wrapped = went_down & (delta.astype(np.float64) <= cap)
+        reset = went_down & ~wrapped
+    else:
+        wrapped = reset = np.zeros(len(same), np.bool_)
+    measured_all = both & ~reset
+    energy_all = delta.view(np.int64)  # measured intervals: the counter delta
+    est = np.flatnonzero(same & ~measured_all)
+    if len(est):
+        energy_all = energy_all.copy()
+        # Power is needed only where there is no usable counter delta.
+        p0 = s.power[est]
+        p1 = s.power[est + 1]
+        k0 = np.isfinite(p0)
+        k1 = np.isfinite(p1)
+        p0c = np.where(k0, np.maximum(p0, 0.0), 0.0)
+        p1c = np.where(k1, np.maximum(p1, 0.0), 0.0)
+        mean_w = np.where(k0 & k1, (p0c + p1c) / 2.0, np.where(k0, p0c, p1c))
+        dt_est = s.ts[est + 1] - s.ts[est]
+        trapezoid = np.rint(mean_w * dt_est * 1000.0).astype(np.int64)
+        reset_no_power = reset[est] & ~(k0 & k1)
+        energy_all[est] = np.where(reset_no_power, s.counter[est + 1].astype(np.int64), trapezoid)
+        unmetered = ~both[est] & ~(k0 | k1)
+    else:
+        unmetered = np.zeros(0, np.bool_)
+    est_keys = frozenset(int(k) for k in np.unique(key[est]))
+    t0 = s.ts[:-1][same]
+    t1 = s.ts[1:][same]
+    energy = energy_all[same]
+    measured = measured_all[same]
+    i0_node = s.node[:-1][same]
+    i0_gpu = s.gpu[:-1][same]
+    i0_key = key[:-1][same]
     intervals = Intervals(
         nodes=s.nodes,
-        node=s.node[i0],
-        gpu=s.gpu[i0],
-        key=key[i0],
+        node=i0_node,
+        gpu=i0_gpu,
+        key=i0_key,
         width=int(s.gpu.max()) + 1,
         t0=t0,
         t1=t1,

@@ -267,3 +267,49 @@ def test_property_allocated_plus_idle_is_metered_exactly(
     parts = np.array_split(np.arange(len(order)), chunks)
     split = account_energy([order.iloc[p] for p in parts if len(p)], alloc, period=period)
     assert (split.metered, split.allocated) == (whole.metered, whole.allocated)
+
+
+@pytest.mark.parametrize("layout", ["as-generated", "time-major", "shuffled"])
+def test_arrow_tables_give_the_same_account_as_pandas_frames(layout: str) -> None:
+    import pyarrow as pa
+
+    samples, alloc, _ = simulated_day(step_s=300.0)
+    if layout == "time-major":
+        samples = samples.sort_values(["ts_s", "node", "gpu"], kind="stable")
+    elif layout == "shuffled":
+        samples = samples.sample(frac=1.0, random_state=3)
+    samples = samples.reset_index(drop=True)
+    chunks = [samples.iloc[i : i + 700] for i in range(0, len(samples), 700)]
+    if layout == "shuffled":
+        chunks = [samples]  # chunks must be in time order per GPU
+    want = account_energy(chunks, alloc, period="day").as_dict()
+    tables = [pa.Table.from_pandas(c, preserve_index=False) for c in chunks]
+    got = account_energy(tables, alloc, period="day").as_dict()
+    assert got == want
+
+
+def test_arrow_grid_layout_with_a_counterless_gpu_and_a_reset() -> None:
+    import pyarrow as pa
+
+    rows = []
+    for t in range(4):
+        for node, gpu in (("a", 0), ("a", 1), ("b", 0)):
+            counter = None if node == "b" else 1000 * (t + 1) * (gpu + 1)
+            if node == "a" and gpu == 1 and t == 3:
+                counter = 5  # driver reload: the counter restarts
+            rows.append((node, gpu, DAY0 + float(t), 100.0 + t, counter))
+    df = frame(rows)
+    want = account_energy(df, NO_ALLOC, period="all").as_dict()
+    table = pa.table(
+        {
+            "node": pa.array(df["node"]).dictionary_encode(),
+            "gpu": pa.array(df["gpu"], pa.int16()),
+            "ts_s": pa.array(df["ts_s"]),
+            "power_w": pa.array(df["power_w"].astype("float64"), pa.float32()),
+            "energy_mj": pa.array(df["energy_mj"], pa.uint64()),
+        }
+    )
+    got = account_energy(table, NO_ALLOC, period="all").as_dict()
+    assert got == want
+    assert got["counter_resets"] == 1
+    assert got["estimated_gpus"] == ["a/1", "b/0"]
