@@ -17,14 +17,13 @@ operator's) are never touched. Every patch carries the node's
 non-DaemonSet pods), False -> ``DOWN``, Unknown -> ``DOWN`` + ``NOT_RESPONDING``;
 cordoned -> flag ``DRAIN``.
 
-The client is the official ``kubernetes`` package, imported lazily; errors are
+The client is dcops' one Kubernetes client (:class:`dcops.kube.KubeApi`); errors are
 :class:`~dcops.errors.SchedulerError` (``raise ... from``), unknown nodes
 :class:`~dcops.errors.UnknownNodeError` before anything changes.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -32,6 +31,7 @@ from typing import Any
 
 from dcops.errors import SchedulerError, UnknownNodeError
 from dcops.hostlist import compress
+from dcops.kube import NODE, POD, KubeApi
 from dcops.node_actions.base import (
     NodeActionFeature,
     SchedulerNodeState,
@@ -46,7 +46,6 @@ TAINT_KEY = "dcops.dev/unhealthy"
 REASON_ANNOTATION = "dcops.dev/reason"
 TIME_ANNOTATION = "dcops.dev/reason-time"
 CORDONED_ANNOTATION = "dcops.dev/cordoned-by-dcops"
-_MERGE_PATCH = "application/merge-patch+json"
 _LABEL_VALUE_BAD = re.compile(r"[^A-Za-z0-9._-]+")
 
 Obj = dict[str, Any]
@@ -64,51 +63,21 @@ def taint_value(reason: str) -> str:
 
 
 class _Nodes:
-    """Raw-JSON Node access through the official client (lazily imported)."""
+    """Node access through the one Kubernetes client, :class:`dcops.kube.KubeApi`."""
 
-    def __init__(self, api_client: Any, request_timeout_s: float) -> None:
-        from kubernetes import client
-
-        self.core = client.CoreV1Api(api_client)
-        self.timeout = request_timeout_s
-
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Obj:
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            resp = fn(*args, _preload_content=False, _request_timeout=self.timeout, **kwargs)
-            doc = json.loads(resp.data)
-        except ApiException as exc:
-            err = SchedulerError(f"{what}: {exc.status} {exc.reason}")
-            err.status = exc.status  # type: ignore[attr-defined]
-            raise err from exc
-        except (HTTPError, OSError, ValueError) as exc:
-            raise SchedulerError(f"{what}: API server unreachable or garbled: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise SchedulerError(f"{what}: the API server sent no object")
-        return doc
+    def __init__(self, api: KubeApi) -> None:
+        self.api = api
 
     def get(self, name: str) -> Obj | None:
-        try:
-            return self._call(f"get node {name}", self.core.read_node, name)
-        except SchedulerError as exc:
-            if getattr(exc, "status", None) == 404:
-                return None
-            raise
+        return self.api.get(NODE, name)
 
     def list(self) -> list[Obj]:
-        doc = self._call("list nodes", self.core.list_node)
-        return [i for i in doc.get("items") or [] if isinstance(i, dict)]
+        return self.api.list(NODE)[0]
 
     def running_pods_by_node(self) -> dict[str, int]:
-        doc = self._call(
-            "list running pods",
-            self.core.list_pod_for_all_namespaces,
-            field_selector="status.phase=Running",
-        )
+        pods, _ = self.api.list(POD, field_selector="status.phase=Running", all_namespaces=True)
         out: dict[str, int] = {}
-        for pod in doc.get("items") or []:
+        for pod in pods:
             meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
             if any(r.get("kind") == "DaemonSet" for r in meta.get("ownerReferences") or []):
                 continue
@@ -118,9 +87,7 @@ class _Nodes:
         return out
 
     def patch(self, name: str, body: Obj) -> Obj:
-        return self._call(
-            f"patch node {name}", self.core.patch_node, name, body, _content_type=_MERGE_PATCH
-        )
+        return self.api.patch(NODE, name, body, strict=False)
 
 
 @register("kubernetes")
@@ -164,20 +131,16 @@ class KubernetesNodeActions:
     @property
     def nodes_api(self) -> _Nodes:
         if self._nodes is None:
-            api_client = self._api_client
-            if api_client is None:
-                from kubernetes import client, config
-
-                if self.host is not None:
-                    api_client = client.ApiClient(client.Configuration(host=self.host))
-                else:
-                    try:
-                        api_client = config.new_client_from_config(  # type: ignore[no-untyped-call,unused-ignore]
-                            config_file=self.kubeconfig, context=self.context
-                        )
-                    except Exception as exc:
-                        raise SchedulerError(f"cannot load kubeconfig: {exc}") from exc
-            self._nodes = _Nodes(api_client, self.request_timeout_s)
+            timeout = self.request_timeout_s
+            if self._api_client is not None:
+                api = KubeApi(self._api_client, request_timeout_s=timeout)
+            elif self.host is not None:
+                api = KubeApi.for_host(self.host, request_timeout_s=timeout)
+            else:
+                api = KubeApi.from_kubeconfig(
+                    self.kubeconfig, self.context, request_timeout_s=timeout
+                )
+            self._nodes = _Nodes(api)
         return self._nodes
 
     def _fetch(self, names: list[str]) -> dict[str, Obj]:

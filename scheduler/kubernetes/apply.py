@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from scheduler.kubernetes.api import (
+from dcops.kube import (
     CLUSTER_QUEUE,
     LOCAL_QUEUE,
     NAMESPACE,

@@ -1,7 +1,7 @@
 """The Kubernetes scheduler backend: admitted jobs into the tenant's namespace, via Kueue.
 
 :class:`KubernetesBackend` implements :class:`~scheduler.backends.base.SchedulerBackend`
-on one cluster, through the official client (:class:`~scheduler.kubernetes.api.KubeApi`)::
+on one cluster, through the official client (:class:`~dcops.kube.KubeApi`)::
 
     backend = KubernetesBackend(KubeApi.from_kubeconfig())
     sub = backend.submit(admitted)                 # Job (1 node) or ComputeDomain + JobSet
@@ -32,14 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dcops.errors import InputError, SchedulerError, UnknownNameError
-from scheduler.backends.base import (
-    BackendFeature,
-    JobStatus,
-    Submission,
-    register_backend,
-    total_gpus,
-)
-from scheduler.kubernetes.api import (
+from dcops.kube import (
     COMPUTE_DOMAIN,
     JOB,
     JOBSET,
@@ -49,6 +42,13 @@ from scheduler.kubernetes.api import (
     KubeApiError,
     Obj,
     kind_of,
+)
+from scheduler.backends.base import (
+    BackendFeature,
+    JobStatus,
+    Submission,
+    register_backend,
+    total_gpus,
 )
 from scheduler.kubernetes.render import (
     GPU_RESOURCE,

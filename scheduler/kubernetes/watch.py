@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler.kubernetes.api import Kind, KubeApi, KubeApiError, Obj
+from dcops.kube import Kind, KubeApi, KubeApiError, Obj
 
 
 @dataclass(frozen=True)

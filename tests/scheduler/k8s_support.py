@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from dcops.errors import InputError
-from scheduler.kubernetes.api import KubeApi
+from dcops.kube import KubeApi
 from scheduler.kubernetes.apply import sync_tenant
 from scheduler.kubernetes.validate import validate_manifest
 from scheduler.spec import spec_from_dict

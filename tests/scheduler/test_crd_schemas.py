@@ -22,8 +22,8 @@ import jsonschema
 import pytest
 import yaml
 
+from dcops import kube as api
 from dcops.errors import InputError
-from scheduler.kubernetes import api
 from scheduler.kubernetes.crds import cel_rule_count, served_crds, to_json_schema
 from scheduler.kubernetes.validate import (
     OBJECT_META_REF,

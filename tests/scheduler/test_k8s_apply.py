@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from scheduler.kubernetes.api import KubeApi
+from dcops.kube import KubeApi
 from scheduler.kubernetes.apply import (
     TenantQueueSite,
     find_drift,

@@ -9,8 +9,8 @@ import pytest
 
 from dcops.errors import InputError, SchedulerError, UnknownNameError
 from dcops.jobstate import JobState
+from dcops.kube import KubeApi
 from scheduler.backends.base import SchedulerBackend, create_backend
-from scheduler.kubernetes.api import KubeApi
 from scheduler.kubernetes.backend import KubernetesBackend
 from scheduler.kubernetes.render import QUEUE_LABEL
 from scheduler.tenancy import TenantContract

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduler.kubernetes.api import NAMESPACE, KubeApi
+from dcops.kube import NAMESPACE, KubeApi
 from scheduler.kubernetes.apply import sync_tenant
 from scheduler.kubernetes.backend import KubernetesBackend
 from tests.scheduler.conftest import make_tenant

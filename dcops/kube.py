@@ -1,5 +1,8 @@
 """The one place dcops talks to a Kubernetes API server: the official client, raw JSON.
 
+The scheduler bridge's Kubernetes backend (``scheduler.kubernetes``) and the Kubernetes
+node actions (:mod:`dcops.node_actions.kubernetes`) both go through it.
+
 :class:`KubeApi` wraps :mod:`kubernetes` (imported lazily) behind a handful of
 generic calls on plain dicts — ``get``, ``list``, ``create``, ``patch``,
 ``delete``, ``watch``, ``pod_log`` — addressed by a :class:`Kind` (API
@@ -119,7 +122,13 @@ class KubeApi:
         self._custom = client.CustomObjectsApi(api_client)
 
     @classmethod
-    def from_kubeconfig(cls, path: str | None = None, context: str | None = None) -> KubeApi:
+    def from_kubeconfig(
+        cls,
+        path: str | None = None,
+        context: str | None = None,
+        *,
+        request_timeout_s: float = 30.0,
+    ) -> KubeApi:
         """A client from a kubeconfig file (``$KUBECONFIG`` / ``~/.kube/config`` by default)."""
         from kubernetes import config
 
@@ -129,10 +138,12 @@ class KubeApi:
             )
         except Exception as exc:
             raise SchedulerError(f"cannot load kubeconfig {path or '(default)'}: {exc}") from exc
-        return cls(api_client)
+        return cls(api_client, request_timeout_s=request_timeout_s)
 
     @classmethod
-    def for_host(cls, host: str, *, token: str | None = None) -> KubeApi:
+    def for_host(
+        cls, host: str, *, token: str | None = None, request_timeout_s: float = 30.0
+    ) -> KubeApi:
         """A client for ``host`` (e.g. ``http://127.0.0.1:PORT``) without a kubeconfig."""
         from kubernetes import client
 
@@ -140,7 +151,7 @@ class KubeApi:
         if token is not None:
             cfg.api_key = {"authorization": token}
             cfg.api_key_prefix = {"authorization": "Bearer"}
-        return cls(client.ApiClient(cfg))
+        return cls(client.ApiClient(cfg), request_timeout_s=request_timeout_s)
 
     # --- calls -------------------------------------------------------------------------------
 
@@ -172,8 +183,8 @@ class KubeApi:
         return doc
 
     @staticmethod
-    def _ns(kind: Kind, namespace: str | None) -> str:
-        if kind.namespaced and not namespace:
+    def _ns(kind: Kind, namespace: str | None, *, all_namespaces: bool = False) -> str:
+        if kind.namespaced and not namespace and not all_namespaces:
             raise SchedulerError(f"{kind.kind} is namespaced: a namespace is required")
         return namespace or ""
 
@@ -212,8 +223,12 @@ class KubeApi:
 
     def _list_fn(self, kind: Kind, ns: str) -> tuple[Any, tuple[Any, ...]]:
         if kind is JOB:
+            if not ns:
+                return self._batch.list_job_for_all_namespaces, ()
             return self._batch.list_namespaced_job, (ns,)
         if kind.api_version == "v1":
+            if kind.namespaced and not ns:
+                return getattr(self._core, f"list_{_snake(kind.kind)}_for_all_namespaces"), ()
             scope = "namespaced_" if ns else ""
             return getattr(self._core, f"list_{scope}{_snake(kind.kind)}"), ((ns,) if ns else ())
         if ns:
@@ -226,14 +241,25 @@ class KubeApi:
         return self._custom.list_cluster_custom_object, (kind.group, kind.version, kind.plural)
 
     def list(
-        self, kind: Kind, namespace: str | None = None, *, label_selector: str | None = None
+        self,
+        kind: Kind,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        all_namespaces: bool = False,
     ) -> tuple[list[Obj], str]:
-        """(items, the list's resourceVersion) — the point a watch resumes from."""
-        ns = self._ns(kind, namespace)
+        """(items, the list's resourceVersion) — the point a watch resumes from.
+
+        ``all_namespaces``: a namespaced kind in every namespace (no ``namespace``).
+        """
+        ns = self._ns(kind, namespace, all_namespaces=all_namespaces)
         fn, args = self._list_fn(kind, ns)
         kwargs: dict[str, Any] = {}
         if label_selector:
             kwargs["label_selector"] = label_selector
+        if field_selector:
+            kwargs["field_selector"] = field_selector
         doc = self._json(f"list {kind.plural} {ns}".rstrip(), fn, *args, **kwargs)
         items = [i for i in doc.get("items") or [] if isinstance(i, dict)]
         for item in items:  # list items carry no apiVersion/kind; put them back
