@@ -39,7 +39,7 @@ SPEC = {
 
 def setup(tmp: Path, tenants: int) -> tuple[Path, dict[str, str]]:
     from dcops.store import AuditLog, Store
-    from scheduler.tenancy import TenantContract
+    from scheduler.tenants.contract import TenantContract
     from scheduler.tenants.store import create_tenant
     from scheduler.tenants.tokens import issue_token
 

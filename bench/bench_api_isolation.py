@@ -79,7 +79,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 def setup(tmp: Path) -> tuple[Path, dict[str, str]]:
     from dcops.store import AuditLog, Store
-    from scheduler.tenancy import TenantContract
+    from scheduler.tenants.contract import TenantContract
     from scheduler.tenants.store import create_tenant
     from scheduler.tenants.tokens import issue_token
 

@@ -7,7 +7,7 @@ scripts/rig/users.conf). Both sides submit the same trivial job as the tenant's
 Unix user, switched the same way (``runuser``):
 
 * raw: ``runuser -u USER -- sbatch --parsable`` with the script on stdin;
-* bridge: :meth:`scheduler.service.Bridge.submit` with ``slurm-cli`` -- admission,
+* bridge: :meth:`scheduler.bridge.Bridge.submit` with ``slurm-cli`` -- admission,
   quota check and reservation in the state store, the same sbatch, the jobs row
   update and two audit records.
 
@@ -50,9 +50,9 @@ def main() -> None:
 
     from dcops.store import AuditLog, Store
     from scheduler.backends.slurm_cli import SlurmCliBackend, UserSwitch
-    from scheduler.service import Bridge
+    from scheduler.bridge import Bridge
     from scheduler.spec import spec_from_dict
-    from scheduler.tenancy import TenantContract
+    from scheduler.tenants.contract import TenantContract
     from scheduler.tenants.store import create_tenant
 
     name = args.tenant

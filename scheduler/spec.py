@@ -2,7 +2,7 @@
 
 A spec says *what* to run and *how big*; it never says *as whom*: account, QOS,
 partition, user, namespace and queue come only from the tenant contract
-(:mod:`scheduler.tenancy`). The published JSON Schema
+(:mod:`scheduler.tenants.contract`). The published JSON Schema
 (``scheduler/jobspec.schema.json``) is strict: unknown keys are rejected, so an
 ``account:`` or ``hostNetwork:`` smuggled into a spec fails here, before any
 tenant rule runs. Every rejection is an :class:`dcops.errors.InputError` naming

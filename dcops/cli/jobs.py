@@ -25,14 +25,14 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dcops.store import Store
-    from scheduler.service import Bridge
+    from scheduler.bridge import Bridge
 
 BACKEND_CHOICES = ["slurm-cli", "slurm-rest", "slurm-pyslurm", "kubernetes"]
 
 
 def _bridge(ctx: click.Context, store: Store) -> Bridge:
     from dcops.store import AuditLog
-    from scheduler.service import Bridge
+    from scheduler.bridge import Bridge
 
     options: dict[str, dict[str, Any]] = {}
     url = os.environ.get("DCOPS_SLURMRESTD_URL")
@@ -269,9 +269,9 @@ def render(
     check: bool,
 ) -> None:
     """Print exactly what would be submitted for SPEC: the script, or multi-doc YAML."""
-    from scheduler.bridge import render_for
+    from scheduler.render import render_for
     from scheduler.slurm.render import SlurmSite
-    from scheduler.tenancy import load_tenant_file
+    from scheduler.tenants.contract import load_tenant_file
     from scheduler.tenants.store import get_tenant
 
     if (tenant_name is None) == (tenant_file is None):

@@ -98,7 +98,7 @@ def create(
     as_json: bool,
 ) -> None:
     """Create tenant NAME in the state store (audited). Run `tenant sync` to tell Slurm."""
-    from scheduler.tenancy import TenantContract
+    from scheduler.tenants.contract import TenantContract
     from scheduler.tenants.store import contract_to_dict, create_tenant
 
     contract = TenantContract(

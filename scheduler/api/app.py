@@ -47,7 +47,7 @@ from scheduler.api.problems import ApiProblem, Code, problem_for
 from scheduler.api.ratelimit import RateLimiter, retry_after_header
 from scheduler.api.slots import TenantSlots
 from scheduler.api.workers import WorkerPool
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 
 _log = logging.getLogger("dcops.api")
 _BEARER_RE = re.compile(r"(?i:bearer)[ \t]+([A-Za-z0-9._~+/=-]{1,512})")

@@ -1,6 +1,6 @@
-"""The API's job service over the scheduler bridge (:mod:`scheduler.service`).
+"""The API's job service over the scheduler bridge (:mod:`scheduler.bridge`).
 
-One :class:`~scheduler.service.Bridge` per call, built on the worker thread's
+One :class:`~scheduler.bridge.Bridge` per call, built on the worker thread's
 store with an audit log whose actor is ``tenant:<name>``, so the bridge's own
 ``job.submit``/``job.cancel`` records name the tenant; the backend instance is
 shared between calls (and threads). Job ids are the bridge's (``j-...``),
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dcops.store import AuditLog, Store
 from scheduler.api.ports import JobView, SubmittedJob
 from scheduler.backends.base import SchedulerBackend
+from scheduler.bridge import Bridge
 from scheduler.guards import Resolver, realpath_resolver
-from scheduler.service import Bridge
 from scheduler.spec import JobSpec
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 
 _ACTIVE_STATES = frozenset({"submitting", "pending", "running"})
 

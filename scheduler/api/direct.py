@@ -19,7 +19,7 @@ from scheduler.api.ports import JobView, SubmittedJob
 from scheduler.backends.base import JobStatus, SchedulerBackend
 from scheduler.guards import Resolver, realpath_resolver
 from scheduler.spec import JobSpec
-from scheduler.tenancy import TenantContract, admit, check_job_limits
+from scheduler.tenants.contract import TenantContract, admit, check_job_limits
 
 #: Admission reads the backend's counts, then submits: one submission at a time,
 #: so concurrent requests cannot both fit in the last free slot.

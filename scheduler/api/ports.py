@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from scheduler.spec import JobSpec
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 
 
 class JobView(Protocol):

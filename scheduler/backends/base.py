@@ -1,6 +1,6 @@
 """The scheduler-backend port: submit, status, list, logs, cancel — for one tenant at a time.
 
-Every call takes the :class:`~scheduler.tenancy.TenantContract` of the caller;
+Every call takes the :class:`~scheduler.tenants.contract.TenantContract` of the caller;
 backends act *as* that tenant (its Slurm user/account, its namespace) and never
 return another tenant's jobs. A job id of another tenant gives
 :class:`~dcops.errors.UnknownNameError` ("not found"), never "forbidden".
@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from dcops.errors import UnknownNameError
 from dcops.jobstate import JobState
-from scheduler.tenancy import AdmittedJob, TenantContract
+from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 
 class BackendFeature(StrEnum):

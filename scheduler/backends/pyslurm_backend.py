@@ -41,7 +41,7 @@ from scheduler.backends.slurm_cli import (
     read_job_logs,
 )
 from scheduler.slurm.render import SlurmSite, render_slurm
-from scheduler.tenancy import AdmittedJob, TenantContract
+from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 
 def _pyslurm() -> Any:

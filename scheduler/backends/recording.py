@@ -27,7 +27,7 @@ from scheduler.backends.base import (
     register_backend,
 )
 from scheduler.slurm.render import SlurmSite, render_slurm
-from scheduler.tenancy import AdmittedJob, TenantContract
+from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 _ACTIVE = (JobState.PENDING, JobState.RUNNING)
 

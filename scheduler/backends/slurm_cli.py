@@ -49,7 +49,7 @@ from scheduler.backends.base import (
 )
 from scheduler.guards import normalize_abs
 from scheduler.slurm.render import SlurmSite, render_slurm
-from scheduler.tenancy import AdmittedJob, TenantContract
+from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 _JOB_ID = re.compile(r"[0-9]{1,12}")
 SWITCH_USER_METHODS = ("auto", "runuser", "setpriv", "sudo", "none")

@@ -54,7 +54,7 @@ from scheduler.backends.slurm_cli import (
     to_status,
 )
 from scheduler.slurm.render import SlurmSite, SlurmSubmission, render_slurm
-from scheduler.tenancy import AdmittedJob, TenantContract
+from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 #: data_parser / openapi versions this backend speaks, oldest first.
 SUPPORTED_VERSIONS = (

@@ -39,7 +39,7 @@ from dcops.kube import (
 from scheduler.kubernetes.render import GPU_RESOURCE
 from scheduler.kubernetes.status import MANAGED_BY, MANAGED_BY_LABEL, TENANT_LABEL
 from scheduler.kubernetes.validate import K8S_VERSION, validate_manifests
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 
 
 @dataclass(frozen=True)

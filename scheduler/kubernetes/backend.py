@@ -68,7 +68,7 @@ from scheduler.kubernetes.status import (
 )
 from scheduler.kubernetes.validate import K8S_VERSION, validate_manifests
 from scheduler.kubernetes.watch import watch_objects
-from scheduler.tenancy import AdmittedJob, TenantContract
+from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 PROPAGATION_POLICIES = ("Foreground", "Background")
 _WORKLOAD_KINDS = ("Job", "JobSet")

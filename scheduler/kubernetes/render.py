@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcops.errors import InputError
-from scheduler.tenancy import NVL72_NODES_PER_DOMAIN, AdmittedJob
+from scheduler.tenants.contract import NVL72_NODES_PER_DOMAIN, AdmittedJob
 
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"

@@ -25,7 +25,7 @@ import shlex
 from dataclasses import dataclass, field
 
 from dcops.errors import InputError
-from scheduler.tenancy import NVL72_NODES_PER_DOMAIN, AdmittedJob
+from scheduler.tenants.contract import NVL72_NODES_PER_DOMAIN, AdmittedJob
 
 #: The executable line that closes sbatch's directive zone, before any tenant text.
 DIRECTIVES_END = ": dcops: end of the sbatch directive zone"

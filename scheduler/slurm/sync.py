@@ -24,7 +24,7 @@ from dcops.errors import SchedulerError
 from dcops.slurm.parse import gpus_in_tres
 from dcops.store import AuditLog
 from scheduler.backends.slurm_cli import CommandRunner, first_line, subprocess_runner
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 
 ASSOC_FORMAT = "Cluster,Account,User,GrpTRES,QOS,DefaultQOS"
 

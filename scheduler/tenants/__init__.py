@@ -1,6 +1,6 @@
 """Tenants of the scheduler bridge: contracts and API tokens in the state store.
 
-* :mod:`scheduler.tenants.store` -- persist :class:`~scheduler.tenancy.TenantContract`
+* :mod:`scheduler.tenants.store` -- persist :class:`~scheduler.tenants.contract.TenantContract`
   JSON in the ``tenants`` table (create, show, list, quota);
 * :mod:`scheduler.tenants.tokens` -- API tokens: issue (the secret is shown
   once), revoke, expire, and :func:`~scheduler.tenants.tokens.authenticate`,

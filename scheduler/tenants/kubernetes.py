@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 
 Manifest = dict[str, Any]
 TENANT_LABEL = "dcops.io/tenant"

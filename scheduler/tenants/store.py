@@ -23,7 +23,7 @@ from typing import Any
 
 from dcops.errors import InputError, StoreError, UnknownNameError
 from dcops.store import AuditLog, Store, utc_now
-from scheduler.tenancy import TenantContract, tenant_from_dict
+from scheduler.tenants.contract import TenantContract, tenant_from_dict
 
 
 def contract_to_dict(contract: TenantContract) -> dict[str, Any]:

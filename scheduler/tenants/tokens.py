@@ -31,7 +31,7 @@ from typing import Any
 
 from dcops.errors import AuthenticationError, InputError, UnknownNameError
 from dcops.store import AuditLog, Store, utc_now
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 from scheduler.tenants.store import get_tenant
 
 PREFIX = "dct_"

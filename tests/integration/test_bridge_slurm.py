@@ -16,10 +16,10 @@ import pytest
 
 from dcops.errors import InputError, UnknownNameError
 from dcops.store import AuditLog, Store
-from scheduler.service import Bridge
+from scheduler.bridge import Bridge
 from scheduler.slurm.sync import sync_slurm
 from scheduler.spec import spec_from_dict
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 from scheduler.tenants.store import create_tenant
 from tests.rig.slurm import SlurmCluster, wait_until
 

@@ -14,10 +14,10 @@ import re
 
 import pytest
 
+from scheduler.bridge import Bridge
 from scheduler.guards import normalize_abs
-from scheduler.service import Bridge
 from scheduler.spec import spec_from_dict
-from scheduler.tenancy import AdmittedJob, TenantContract, admit
+from scheduler.tenants.contract import AdmittedJob, TenantContract, admit
 from tests.integration.test_bridge_slurm import bridge  # noqa: F401 - the fixture
 from tests.rig.slurm import SlurmCluster
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from scheduler.spec import spec_from_dict
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 
 
 def make_tenant(root: Path, **over: Any) -> TenantContract:

@@ -12,7 +12,7 @@ from dcops.kube import KubeApi
 from scheduler.kubernetes.apply import sync_tenant
 from scheduler.kubernetes.validate import validate_manifest
 from scheduler.spec import spec_from_dict
-from scheduler.tenancy import AdmittedJob, TenantContract, admit
+from scheduler.tenants.contract import AdmittedJob, TenantContract, admit
 from tests.scheduler.conftest import make_tenant, spec_doc
 from tests.scheduler.k8s_fake_server import FakeKubeServer, Obj
 

@@ -134,7 +134,7 @@ def test_bridge_service_enforces_pending_and_cpu_node_limits(
     """The same limits through the bridge (jobs table), as `dcops serve` runs by default."""
     from starlette.testclient import TestClient
 
-    import scheduler.service as service
+    import scheduler.bridge as service
     from tests.scheduler.test_api_uvicorn import _bridge_api
 
     monkeypatch.setitem(service.FAMILIES, "recording", "slurm")
@@ -172,7 +172,7 @@ def test_bridge_service_lists_every_job_with_its_name(tmp_path: Path, monkeypatc
     status, and the record named a job only from one."""
     from starlette.testclient import TestClient
 
-    import scheduler.service as service
+    import scheduler.bridge as service
     from tests.scheduler.test_api_uvicorn import _bridge_api
 
     monkeypatch.setitem(service.FAMILIES, "recording", "slurm")

@@ -133,7 +133,7 @@ def _bridge_api(db: Path, backend_name: str, backend: Any, **settings: Any) -> T
 def test_bridge_service_through_real_server(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import scheduler.service as service
+    import scheduler.bridge as service
 
     monkeypatch.setitem(service.FAMILIES, "recording", "slurm")
     rig = build_rig(tmp_path)

@@ -20,7 +20,7 @@ from scheduler.backends.slurm_rest import (
 )
 from scheduler.slurm.render import SlurmSite, render_slurm
 from scheduler.spec import spec_from_dict
-from scheduler.tenancy import TenantContract, admit
+from scheduler.tenants.contract import TenantContract, admit
 from tests.conftest import shared_fixture
 from tests.scheduler.conftest import make_tenant, spec_doc
 

@@ -167,7 +167,7 @@ def test_render_check_validates_against_upstream_schemas(
 def test_render_check_refuses_an_invalid_manifest(
     files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import scheduler.bridge
+    import scheduler.render
     from scheduler.kubernetes.render import render_kubernetes
 
     def broken(job: object, site: object = None) -> list[dict[str, object]]:
@@ -175,7 +175,7 @@ def test_render_check_refuses_an_invalid_manifest(
         manifests[0]["spec"]["channel"]["allocationMode"] = "Most"  # type: ignore[index]
         return manifests
 
-    monkeypatch.setattr(scheduler.bridge, "render_kubernetes", broken)
+    monkeypatch.setattr(scheduler.render, "render_kubernetes", broken)
     _, tenant = files
     spec = _multi_node_spec(tmp_path)
     args = ["jobs", "render", str(spec), "--tenant-file", str(tenant), "--backend", "kubernetes"]

@@ -14,7 +14,7 @@ from scheduler.guards import is_within, normalize_abs
 from scheduler.kubernetes.render import QUEUE_LABEL, find_pod_escapes, render_kubernetes
 from scheduler.slurm.render import SlurmSite, parse_sbatch_options, render_slurm
 from scheduler.spec import spec_from_dict
-from scheduler.tenancy import admit
+from scheduler.tenants.contract import admit
 from tests.scheduler.conftest import make_tenant, spec_doc
 
 ROOT = Path("/srv/tenants/acme")

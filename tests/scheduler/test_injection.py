@@ -19,7 +19,7 @@ from scheduler.backends.slurm_cli import RunResult, SlurmCliBackend
 from scheduler.guards import check_argv, check_env, check_script, normalize_abs
 from scheduler.slurm.render import DIRECTIVES_END, SlurmSite, render_slurm
 from scheduler.spec import spec_from_dict
-from scheduler.tenancy import AdmittedJob, admit
+from scheduler.tenants.contract import AdmittedJob, admit
 from tests.scheduler.conftest import make_tenant, spec_doc
 
 ROOT = Path("/srv/tenants/acme")

@@ -13,7 +13,7 @@ from scheduler.kubernetes.apply import (
     render_tenant_objects,
     sync_tenant,
 )
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 from tests.scheduler.k8s_fake_server import FakeKubeServer
 from tests.scheduler.k8s_support import running_server
 

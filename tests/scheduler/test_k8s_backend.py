@@ -13,7 +13,7 @@ from dcops.kube import KubeApi
 from scheduler.backends.base import SchedulerBackend, create_backend
 from scheduler.kubernetes.backend import KubernetesBackend
 from scheduler.kubernetes.render import QUEUE_LABEL
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 from tests.scheduler.k8s_fake_server import FakeKubeServer
 from tests.scheduler.k8s_support import (
     admitted,

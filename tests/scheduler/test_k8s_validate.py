@@ -16,7 +16,7 @@ from scheduler.kubernetes.validate import (
     validate_manifests,
     validate_merge_patch,
 )
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 from scheduler.tenants.kubernetes import render_tenant_kubernetes
 from tests.scheduler.k8s_support import admitted, multi_node
 

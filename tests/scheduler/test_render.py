@@ -20,7 +20,7 @@ from scheduler.kubernetes.render import (
 )
 from scheduler.slurm.render import SlurmSite, parse_sbatch_options, render_slurm
 from scheduler.spec import spec_from_dict
-from scheduler.tenancy import AdmittedJob, TenantContract, admit
+from scheduler.tenants.contract import AdmittedJob, TenantContract, admit
 from tests.scheduler.conftest import make_tenant, spec_doc
 
 PYXIS = SlurmSite(pyxis=True)

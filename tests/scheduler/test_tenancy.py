@@ -11,7 +11,7 @@ import pytest
 from dcops.errors import InputError
 from scheduler.guards import check_script, lexical_resolver
 from scheduler.spec import JobSpec, Resources, spec_from_dict
-from scheduler.tenancy import TenantContract, admit, load_tenant_file, tenant_from_dict
+from scheduler.tenants.contract import TenantContract, admit, load_tenant_file, tenant_from_dict
 from tests.scheduler.conftest import make_tenant, spec_doc
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from dcops.errors import InputError, UnknownNameError
 from dcops.store import AuditLog, Store
-from scheduler.tenancy import TenantContract
+from scheduler.tenants.contract import TenantContract
 from scheduler.tenants.store import (
     contract_to_dict,
     create_tenant,
