@@ -283,6 +283,16 @@ def energy(
     data_dir = get_config(ctx).data_dir if samples_path is None or alloc_path is None else None
     samples = samples_path or (data_dir / SAMPLES_SUBDIR if data_dir else Path())
     allocations = alloc_path or (data_dir / ALLOCATIONS_FILE if data_dir else Path())
+    if samples_path is None and not samples.exists():
+        raise InputError(
+            f"no GPU samples in {samples}: run `dcops telemetry collect` first "
+            "(or pass --samples FILE_OR_DIR)"
+        )
+    if alloc_path is None and not allocations.exists():
+        raise InputError(
+            f"no job allocations in {allocations}: run `dcops telemetry map-jobs` to map "
+            "jobs to GPUs first (or pass --allocations FILE)"
+        )
     account = compute_energy(samples, allocations, since=since, until=until, period=period)
     data = _rounded(account.as_dict(rates))
     if tenant is not None:
