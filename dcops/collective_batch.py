@@ -62,3 +62,37 @@ def run_in_threads(
         return []
     with ThreadPoolExecutor(max_workers=len(groups)) as pool:
         return list(pool.map(one, groups))
+
+
+class BatchInThreads:
+    """``run_batch`` for an engine whose ``run`` launches one group: each group in a thread.
+
+    For launchers whose groups are separate processes anyway (Slurm job steps, SSH
+    fan-outs): running them at once is running ``run`` concurrently.
+    """
+
+    def run(
+        self,
+        op: str,
+        members: Sequence[GpuRef],
+        *,
+        sizes_bytes: Sequence[int],
+        iterations: int = 5,
+        timeout_s: float | None = None,
+    ) -> CollectiveResult:
+        raise NotImplementedError
+
+    def run_batch(
+        self,
+        op: str,
+        groups: Sequence[Sequence[GpuRef]],
+        *,
+        sizes_bytes: Sequence[int],
+        iterations: int = 5,
+        timeout_s: float | None = None,
+    ) -> list[CollectiveOutcome]:
+        """Every group as its own launch, all at once."""
+        return run_in_threads(
+            self.run, op, groups, sizes_bytes=sizes_bytes, iterations=iterations,
+            timeout_s=timeout_s,
+        )  # fmt: skip

@@ -37,7 +37,7 @@ from collections.abc import Sequence
 from burnin.engines.collective_ops import OPS
 from burnin.remote import argv as cmd
 from burnin.remote.results import collective_results, gemm_results
-from dcops.collective_batch import run_in_threads
+from dcops.collective_batch import BatchInThreads
 from dcops.errors import (
     BackendError,
     CommandTimeout,
@@ -49,7 +49,6 @@ from dcops.errors import (
 from dcops.hostlist import compress
 from dcops.inventory import Site
 from dcops.measurements import (
-    CollectiveOutcome,
     CollectiveResult,
     CommandResult,
     GemmResult,
@@ -260,27 +259,12 @@ class SlurmGemmEngine:
         return gemm_results(node, res)
 
 
-class SlurmCollectiveEngine:
+class SlurmCollectiveEngine(BatchInThreads):
     """CollectiveEngine: one Slurm step, a :mod:`burnin.remote.rank` task per member."""
 
     def __init__(self, launcher: SlurmLauncher, *, warmup: int = 2) -> None:
         self.launcher = launcher
         self.warmup = warmup
-
-    def run_batch(
-        self,
-        op: str,
-        groups: Sequence[Sequence[GpuRef]],
-        *,
-        sizes_bytes: Sequence[int],
-        iterations: int = 5,
-        timeout_s: float | None = None,
-    ) -> list[CollectiveOutcome]:
-        """Every group as its own launch, all at once (concurrent job steps)."""
-        return run_in_threads(
-            self.run, op, groups, sizes_bytes=sizes_bytes, iterations=iterations,
-            timeout_s=timeout_s,
-        )  # fmt: skip
 
     def run(
         self,

@@ -22,11 +22,10 @@ from burnin.engines.collective_ops import OPS
 from burnin.remote import argv as cmd
 from burnin.remote.results import collective_results, gemm_results, last_error_line
 from burnin.remote.slurm import by_node, free_port
-from dcops.collective_batch import run_in_threads
+from dcops.collective_batch import BatchInThreads
 from dcops.errors import BackendError, CommandTimeout, DcopsError, UnknownNameError
 from dcops.hostlist import compress
 from dcops.measurements import (
-    CollectiveOutcome,
     CollectiveResult,
     CommandResult,
     GemmResult,
@@ -82,7 +81,7 @@ class SshGemmEngine:
         return gemm_results(node, res)
 
 
-class SshCollectiveEngine:
+class SshCollectiveEngine(BatchInThreads):
     """CollectiveEngine: one collective worker per member, started over the runner."""
 
     def __init__(
@@ -137,21 +136,6 @@ class SshCollectiveEngine:
             ]  # fmt: skip
             out.append(cmd.env_argv(env, worker))
         return out
-
-    def run_batch(
-        self,
-        op: str,
-        groups: Sequence[Sequence[GpuRef]],
-        *,
-        sizes_bytes: Sequence[int],
-        iterations: int = 5,
-        timeout_s: float | None = None,
-    ) -> list[CollectiveOutcome]:
-        """Every group as its own launch, all at once (concurrent SSH fan-outs)."""
-        return run_in_threads(
-            self.run, op, groups, sizes_bytes=sizes_bytes, iterations=iterations,
-            timeout_s=timeout_s,
-        )  # fmt: skip
 
     def run(
         self,

@@ -22,6 +22,7 @@ service user); the default is ``audit.key`` beside ``state.db``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -85,23 +86,41 @@ class AuditSeal:
     def create(self, head: Anchor) -> bytes:
         """Create the key (0600, exclusive); ``head`` is the unkeyed history it seals.
 
-        Returns the key of whoever created it first when two processes race.
+        The key appears whole or not at all: it is written to a private temporary file
+        and linked into place, after the anchors file names the history it seals, so a
+        reader in another process never sees an empty key or a key without its
+        ``legacy_upto``. Returns the key of whoever created it first when two race.
         """
         private_dir(self.key_path.parent)
+        if self.key_path.exists():
+            return self._existing()
+        key = secrets.token_bytes(KEY_BYTES)
+        tmp = self.key_path.with_name(f".{self.key_path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         try:
-            fd = os.open(self.key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            key = self.key()
-            assert key is not None
-            return key
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as out:
+                out.write(key.hex() + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+            self._append({"seq": head.seq, "head": head.head, "legacy_upto": head.seq})
+            try:
+                os.link(tmp, self.key_path)
+            except FileExistsError:
+                return self._existing()
         except OSError as exc:
             raise StoreError(f"audit key {self.key_path}: cannot create: {exc}") from exc
-        key = secrets.token_bytes(KEY_BYTES)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(key.hex() + "\n")
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         self._key = key
         self._legacy_upto = head.seq
-        self._append({"seq": head.seq, "head": head.head, "legacy_upto": head.seq})
+        return key
+
+    def _existing(self) -> bytes:
+        self._key = None
+        key = self.key()
+        if key is None:
+            raise StoreError(f"audit key {self.key_path}: vanished while being created")
         return key
 
     # -- hashes ----------------------------------------------------------------------

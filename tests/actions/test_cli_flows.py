@@ -233,12 +233,10 @@ def test_concurrent_burnins_do_not_double_drain(tmp_path: Path) -> None:
             "--probe-timeout", "0.3"]  # fmt: skip
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]  # fmt: skip
-    codes = sorted(p.wait(timeout=240) for p in procs)
-    for p in procs:
-        assert p.stdout is not None and p.stderr is not None
-        p.stdout.close()
-        p.stderr.close()
-    assert codes in ([1, 4], [1, 1])  # the second is busy, or came after and found them drained
+    ended = sorted((p.wait(timeout=240), p.communicate()[1]) for p in procs)
+    codes = [code for code, _ in ended]
+    # the second is busy, or came after and found them drained
+    assert codes in ([1, 4], [1, 1]), ended
     done = [a for a in as_json(dcops(tmp_path, "actions", "list", "--json"))
             if a["kind"] == "drain" and a["status"] == "done"]  # fmt: skip
     targets = [a["targets"] for a in done]

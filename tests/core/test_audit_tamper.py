@@ -273,3 +273,51 @@ def test_heads_go_to_syslog_when_present(tmp_path: Path, monkeypatch: pytest.Mon
         store.seal.syslog = True  # as when /dev/log exists
         record = AuditLog(store).record("drain", "n1", outcome="ok")
     assert sent == [f"audit head seq=1 hash={record.hash}"]
+
+
+def test_the_key_appears_whole_and_after_its_legacy_line(tmp_path: Path) -> None:
+    """A reader in another process (ownership checks read the key outside any
+    transaction) must never find an empty key, or a key whose legacy line is not
+    written yet: it would fail the run or judge old records with the wrong hash."""
+    from dcops.store.seal import Anchor, AuditSeal
+
+    seal = AuditSeal(tmp_path / "audit.key", syslog=False)
+    seen: list[bool] = []
+    plain_append = seal._append
+
+    def watching(entry: dict[str, object]) -> None:
+        seen.append(seal.key_path.exists())
+        plain_append(entry)
+
+    seal._append = watching  # type: ignore[method-assign]
+    key = seal.create(Anchor(4, "ab" * 32))
+    assert seen == [False]  # the legacy line went out before the key was visible
+    assert (tmp_path / "audit.key").read_text().strip() == key.hex()
+    assert AuditSeal(tmp_path / "audit.key", syslog=False).legacy_upto() == 4
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp left
+    again = AuditSeal(tmp_path / "audit.key", syslog=False)
+    assert again.create(Anchor(9, "cd" * 32)) == key  # the first one wins
+
+
+def _first_records(path: str, worker: int) -> str:
+    with Store(path) as store:
+        log = AuditLog(store, actor=f"w{worker}")
+        for i in range(5):
+            log.matching(("drain",), "i", str(i))
+            log.record("drain", f"node{worker}-{i}", outcome="ok", evidence={"i": i})
+    return "ok"
+
+
+def test_processes_racing_on_a_new_store_all_land(tmp_path: Path) -> None:
+    import concurrent.futures
+    import multiprocessing
+
+    path = str(tmp_path / "state.db")
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(4, mp_context=ctx) as pool:
+        results = list(pool.map(_first_records, [path] * 4, range(4)))
+    assert results == ["ok"] * 4
+    with Store(path) as store:
+        log = AuditLog(store)
+        assert log.verify().ok
+        assert store.conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 20

@@ -198,3 +198,25 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         mine = [r.evidence["i"] for r in records if r.actor == f"w{k}"]
         assert mine == list(range(60))  # each writer's records all there, in its order
     assert log.verify().ok
+
+
+def _open_new_store(path: str) -> str:
+    try:
+        with Store(path) as store:
+            return str(store.schema_version)
+    except StoreError as exc:
+        return str(exc)
+
+
+def test_processes_opening_a_new_store_at_once_all_open(tmp_path: Path) -> None:
+    """SQLite answers the switch to WAL with "database is locked" at once (no busy
+    handler) while another process switches it: two cron jobs starting on a new
+    data directory must both run, not exit 3."""
+    ctx = multiprocessing.get_context("fork")
+    answers: list[str] = []
+    for round_ in range(12):
+        path = str(tmp_path / f"r{round_}" / "state.db")
+        with ctx.Pool(6) as pool:
+            answers += pool.map(_open_new_store, [path] * 6)
+    expected = str(len(MIGRATIONS))
+    assert [a for a in answers if a != expected] == []
