@@ -30,7 +30,7 @@ from burnin.baselines import load_gemm_baseline, save_gemm_baseline
 from burnin.profiles import Thresholds
 from burnin.recheck import not_resumed
 from burnin.report import build_report, failing_nodes, node_evidence, passing_nodes
-from burnin.suite import Progress, SuiteOptions, SuitePorts, run_suite
+from burnin.suite import Progress, SuiteOptions, SuitePorts, Watch, run_suite
 from burnin.verdicts.reachability import is_backend_error
 from dcops.actions import ActionRequest, ActionResult, Actuator, Source, Status
 from dcops.hostlist import compress
@@ -67,6 +67,7 @@ def execute(
     actuator: Actuator,
     policy: ActionPolicy,
     progress: Progress | None = None,
+    watch: Watch | None = None,
 ) -> dict[str, Any]:
     """Run, judge, act, store; returns the report (see :mod:`burnin.report`)."""
     run_id = new_run_id("rc" if policy.recheck else "bi")
@@ -81,11 +82,7 @@ def execute(
             ports.backend,
         )
         options = dataclasses.replace(options, gemm_baseline=found)
-    suite = (
-        run_suite(ports, thresholds, options, progress)
-        if progress
-        else run_suite(ports, thresholds, options)
-    )
+    suite = run_suite(ports, thresholds, options, progress, watch)
     report = build_report(
         suite, run_id=run_id, sku=ports.site.sku, started_at=started, finished_at=utc_now()
     )

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from burnin.localize import Localization, localize
 from burnin.profiles import Thresholds
@@ -59,6 +59,13 @@ if TYPE_CHECKING:
 
 #: progress(stage, done, total): the CLI draws a progress bar from it.
 Progress = Callable[[str, int, int], None]
+
+#: watch(stage, nodes, timeout_s, concurrency): a stage starts waiting on ``nodes``
+#: (each bounded by ``timeout_s``, ``concurrency`` at once); it returns the callback told
+#: each node as it answers. The CLI says from it which nodes a long wait waits for.
+Watch = Callable[[str, Sequence[str], float, int], Callable[[str], None]]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -136,13 +143,25 @@ def _no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
+def _no_answer(node: str) -> None:
+    return None
+
+
+def _no_watch(
+    stage: str, nodes: Sequence[str], timeout_s: float, concurrency: int
+) -> Callable[[str], None]:
+    return _no_answer
+
+
 def run_suite(
     ports: SuitePorts,
     thresholds: Thresholds,
     options: SuiteOptions,
-    progress: Progress = _no_progress,
+    progress: Progress | None = None,
+    watch: Watch | None = None,
 ) -> SuiteRun:
     """Measure and judge ``options.nodes`` (see the module docstring)."""
+    progress, watch = progress or _no_progress, watch or _no_watch
     site = ports.site
     nodes = list(options.nodes)
     g = thresholds.gemm
@@ -162,7 +181,7 @@ def run_suite(
     # 1. probe before
     readings: list[NodeReading] = []
     if ports.probe is not None:
-        readings += _probe_all(ports.probe, nodes, options, pool, node_failed, progress, "probe")
+        readings += _probe_all(ports.probe, nodes, options, pool, node_failed, progress, watch)
     else:
         progress("probe", len(nodes), len(nodes))
     reachable = [n for n in nodes if n not in failed_nodes]
@@ -180,6 +199,7 @@ def run_suite(
             _gemm_round(
                 burn, live, options.seed + r, node_failed, pool,
                 functools.partial(_step, progress, "gemm", first, total),
+                watch("gemm", list(live), gemm_timeout, options.concurrency),
             )
         )  # fmt: skip
 
@@ -196,7 +216,7 @@ def run_suite(
 
     # 3. probe after: what the burn did to the GPUs
     if ports.probe is not None and ran:
-        readings += _probe_all(ports.probe, ran, options, pool, node_failed, progress, "probe")
+        readings += _probe_all(ports.probe, ran, options, pool, node_failed, progress, watch)
         ok_nodes = [n for n in ran if n not in failed_nodes]
         findings += judge_readings(
             [r for r in readings if r.node in ok_nodes],
@@ -290,7 +310,7 @@ def _remeasure(
         for gpu in todo:
             per_node.setdefault(gpu.node, []).append(gpu)
         quiet = functools.partial(_step, _no_progress, "", 0, 0)
-        this_round = _gemm_round(burn, per_node, seed + r, node_failed, pool, quiet)
+        this_round = _gemm_round(burn, per_node, seed + r, node_failed, pool, quiet, _no_answer)
         progress("gemm re-measure", r + 1, cap)
         for gpu in todo:
             extra_count[gpu] = extra_count.get(gpu, 0) + 1
@@ -321,9 +341,9 @@ def _gemm_round(
     node_failed: Callable[[str, DcopsError, str], None],
     pool: ThreadPoolExecutor,
     done: Callable[[int], None],
+    answered: Callable[[str], None],
 ) -> list[GemmResult]:
     """One GEMM round: one engine call per node (its ``per_node`` GPUs), nodes in parallel."""
-    nodes = list(per_node)
 
     def one(node: str) -> list[GemmResult] | DcopsError:
         try:
@@ -331,9 +351,9 @@ def _gemm_round(
         except DcopsError as exc:
             return exc
 
+    outcomes = _as_answered(pool, one, list(per_node), done, answered)
     out: list[GemmResult] = []
-    for i, (node, outcome) in enumerate(zip(nodes, pool.map(one, nodes), strict=True)):
-        done(i + 1)
+    for node, outcome in outcomes.items():
         if isinstance(outcome, DcopsError):
             node_failed(node, outcome, "gemm")
         else:
@@ -348,7 +368,7 @@ def _probe_all(
     pool: ThreadPoolExecutor,
     node_failed: Callable[[str, DcopsError, str], None],
     progress: Progress,
-    stage: str,
+    watch: Watch,
 ) -> list[NodeReading]:
     def read(node: str) -> NodeReading | DcopsError:
         try:
@@ -356,14 +376,40 @@ def _probe_all(
         except DcopsError as exc:
             return exc
 
+    answered = watch("probe", nodes, options.probe_timeout_s, options.concurrency)
+    outcomes = _as_answered(
+        pool,
+        read,
+        list(nodes),
+        functools.partial(_step, progress, "probe", 0, len(nodes)),
+        answered,
+    )
     out: list[NodeReading] = []
-    for i, (node, outcome) in enumerate(zip(nodes, pool.map(read, nodes), strict=True)):
-        progress(stage, i + 1, len(nodes))
+    for node, outcome in outcomes.items():
         if isinstance(outcome, DcopsError):
-            node_failed(node, outcome, stage)
+            node_failed(node, outcome, "probe")
         else:
             out.append(outcome)
     return out
+
+
+def _as_answered(
+    pool: ThreadPoolExecutor,
+    call: Callable[[str], T],
+    nodes: list[str],
+    done: Callable[[int], None],
+    answered: Callable[[str], None],
+) -> dict[str, T]:
+    """``call`` on every node in parallel; ``done(count)`` and ``answered(node)`` as each
+    answers (a hung node holds back no count); the outcomes in the order of ``nodes``."""
+    futures = {pool.submit(call, node): node for node in nodes}
+    got: dict[str, T] = {}
+    for i, future in enumerate(as_completed(futures)):
+        node = futures[future]
+        got[node] = future.result()
+        answered(node)
+        done(i + 1)
+    return {node: got[node] for node in nodes}
 
 
 def _collectives(

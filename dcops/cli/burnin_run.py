@@ -167,6 +167,7 @@ def run(
     from burnin.suite import SuiteOptions
     from dcops.actions import TargetLock
     from dcops.cli.acting import make_actuator
+    from dcops.cli.waiting import StageWatch
 
     if textfile_dir is not None and not Path(textfile_dir).is_dir():
         raise InputError(f"--textfile {textfile_dir}: not a directory")
@@ -229,7 +230,8 @@ def run(
         policy = ActionPolicy(apply=apply, force=force, recheck=recheck, requested_by=audit.actor)
         if apply:  # two burn-ins never act on the same nodes at once
             lock = TargetLock(get_config(ctx).data_dir / "locks", "burnin", nodes).acquire()
-        with progress_bar(not as_json) as progress:
+        watch = StageWatch()
+        with progress_bar(not as_json, status=watch.line) as progress:
             report = execute(
                 ports,
                 thresholds,
@@ -238,6 +240,7 @@ def run(
                 actuator=actuator,
                 policy=policy,
                 progress=progress,
+                watch=watch,
             )
     finally:
         if lock is not None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.common import emit, get_config, json_option
+from dcops.cli.common import emit, get_config, json_option, progress_bar
 from dcops.errors import ExitCode, InputError, SchedulerError
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ def collect(
     --duration seconds, or once (--once, for cron). With --sim the simulated
     fleet's virtual clock is used: a --duration run finishes at once.
     """
+    from dcops.cli.waiting import Waiting
     from telemetry.collect import Sampler, sample_store
 
     store = sample_store(get_config(ctx).data_dir)
@@ -155,8 +156,23 @@ def collect(
         sampler = Sampler(
             probe, nodes, interval_s, clock, store=store, racks=racks, flush_every_s=flush_every_s
         )
-        with _stop_on_signals(sampler):
-            result = sampler.run(max_ticks=1 if once else None, duration_s=duration_s)
+        # One tick on a terminal: a bar, and the nodes a long wait waits for. A daemon's
+        # ticks would redraw it forever: it says nothing until it stops.
+        waiting = Waiting(nodes, timeout_s=sampler.timeout_s, concurrency=sampler.concurrency)
+        with progress_bar(once and not as_json, status=waiting.line) as progress:
+            answered = 0
+
+            def on_answer(node: str) -> None:
+                nonlocal answered
+                answered += 1
+                waiting.done(node)
+                progress("sample", answered, len(nodes))
+
+            if once:
+                sampler.on_answer = on_answer
+                progress("sample", 0, len(nodes))
+            with _stop_on_signals(sampler):
+                result = sampler.run(max_ticks=1 if once else None, duration_s=duration_s)
     data = {"store": str(store.root), "nodes": list(nodes), **result.as_dict()}
 
     def render(console: Any) -> None:

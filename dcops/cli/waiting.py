@@ -67,3 +67,39 @@ class Waiting:
         left = max(0, math.ceil(self.limit_s - (now - self.started)))
         what = "" if len(pending) == 1 else f"{len(pending)} nodes: "
         return f"at most {left} s left, waiting for {what}{names}{more} (no answer yet)"
+
+
+class StageWatch:
+    """The wait of the stage running now, for a run of several stages (a burn-in).
+
+    Called as ``watch(stage, nodes, timeout_s, concurrency)`` when a stage starts
+    waiting on ``nodes``; returns the callback told each node as it answers.
+    :meth:`line` is the status line of that stage (see :class:`Waiting`).
+    """
+
+    def __init__(
+        self, *, quiet_s: float = 3.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.quiet_s = quiet_s
+        self._clock = clock
+        self._stage = ""
+        self._current: Waiting | None = None
+
+    def __call__(
+        self, stage: str, nodes: Sequence[str], timeout_s: float, concurrency: int
+    ) -> Callable[[str], None]:
+        waiting = Waiting(
+            nodes,
+            timeout_s=timeout_s,
+            concurrency=concurrency,
+            quiet_s=self.quiet_s,
+            clock=self._clock,
+        )
+        self._stage, self._current = stage, waiting
+        return waiting.done
+
+    def line(self) -> str:
+        """ "probe: at most 7 s left, waiting for sim-r02-t18 (no answer yet)"; "" otherwise."""
+        current = self._current
+        line = current.line() if current is not None else ""
+        return f"{self._stage}: {line}" if line else ""

@@ -7,7 +7,7 @@
     sampler.run(duration_s=3600)          # or sampler.sample_once(); sampler.flush()
 
 Side effects come in through two objects, so the daemon loop runs in a test
-without threads or waiting: the probe (NvmlProbe on a node, SimGpuProbe in
+without waiting: the probe (NvmlProbe on a node, SimGpuProbe in
 tests and benchmarks) and the :class:`SamplerClock` (``now`` and an
 interruptible ``sleep``; :class:`SimClock` advances a simulated fleet instead
 of waiting).
@@ -16,7 +16,9 @@ Ticks are aligned on multiples of ``interval_s`` so that the samplers of many
 nodes read at the same instants. Rows are buffered and written as one Parquet
 part per flush: when ``max_buffer_rows`` is reached, when ``flush_every_s``
 has passed since the last write, and on stop; memory is bounded by
-``max_buffer_rows``. A node that cannot be read (unreachable, hung, NVML
+``max_buffer_rows``. Nodes are read in parallel (``concurrency`` at once,
+each within ``timeout_s``), so a hung node costs a tick one timeout, not one per
+node. A node that cannot be read (unreachable, hung, NVML
 failed) yields no rows for that tick; its error is kept in
 :attr:`Sampler.node_errors` and the tick's :class:`TickResult`.
 
@@ -33,6 +35,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 DEFAULT_INTERVAL_S = 10.0
 DEFAULT_MAX_BUFFER_ROWS = 20_000
 DEFAULT_FLUSH_EVERY_S = 600.0
+DEFAULT_CONCURRENCY = 32
 _XID_MEMORY = 256  # (code, timestamp) keys remembered per GPU
 
 
@@ -144,11 +148,15 @@ class Sampler:
         max_buffer_rows: int = DEFAULT_MAX_BUFFER_ROWS,
         flush_every_s: float = DEFAULT_FLUSH_EVERY_S,
         on_tick: Callable[[TickResult], None] | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        on_answer: Callable[[str], None] | None = None,
     ) -> None:
         if not interval_s > 0 or not math.isfinite(interval_s):
             raise ValueError("interval_s must be a positive number of seconds")
         if max_buffer_rows < 1:
             raise ValueError("max_buffer_rows must be at least 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self.probe = probe
         self.nodes = tuple(nodes)
         self.interval_s = float(interval_s)
@@ -159,6 +167,8 @@ class Sampler:
         self.max_buffer_rows = max_buffer_rows
         self.flush_every_s = flush_every_s
         self.on_tick = on_tick
+        self.concurrency = concurrency
+        self.on_answer = on_answer
         self.stop_event = threading.Event()
         self.buffer = SampleColumns()
         self.files_written: list[str] = []
@@ -181,14 +191,12 @@ class Sampler:
         errors: dict[str, str] = {}
         read: list[str] = []
         rows = 0
-        for node in self.nodes:
-            try:
-                reading = self.probe.read(node, timeout_s=self.timeout_s)
-            except DcopsError as exc:
-                errors[node] = str(exc)
+        for node, outcome in self._read_all().items():
+            if isinstance(outcome, DcopsError):
+                errors[node] = str(outcome)
                 continue
             read.append(node)
-            rows += self._take(reading)
+            rows += self._take(outcome)
         with self._lock:
             for node in read:
                 self.node_errors.pop(node, None)
@@ -202,6 +210,27 @@ class Sampler:
         if self.on_tick is not None:
             self.on_tick(result)
         return result
+
+    def _read_all(self) -> dict[str, NodeReading | DcopsError]:
+        """Every node read in parallel (a hung node costs the tick one timeout, not one
+        per node); the outcomes in the order of ``nodes``."""
+
+        def read(node: str) -> NodeReading | DcopsError:
+            try:
+                return self.probe.read(node, timeout_s=self.timeout_s)
+            except DcopsError as exc:
+                return exc
+
+        got: dict[str, NodeReading | DcopsError] = {}
+        workers = max(1, min(self.concurrency, len(self.nodes)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dcops-sample") as pool:
+            futures = {pool.submit(read, node): node for node in self.nodes}
+            for future in as_completed(futures):
+                node = futures[future]
+                got[node] = future.result()
+                if self.on_answer is not None:
+                    self.on_answer(node)
+        return {node: got[node] for node in self.nodes}
 
     def _take(self, reading: NodeReading) -> int:
         with self._lock:

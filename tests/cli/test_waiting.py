@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dcops.cli.waiting import Waiting
+from dcops.cli.waiting import StageWatch, Waiting
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,17 +49,15 @@ def test_many_nodes_are_counted_waves_and_deadline_bound_the_time() -> None:
     assert capped.line().startswith("at most 0 s left,")
 
 
-@pytest.mark.timeout(60)
-def test_sweep_on_a_terminal_shows_the_hung_node(tmp_path: Path) -> None:
-    """The demo's hung node: the stderr of a real ``dcops sweep --sim`` on a pseudo-terminal."""
+def _stderr_on_a_terminal(tmp_path: Path, args: list[str]) -> str:
+    """The stderr of a real ``dcops ARGS`` on a pseudo-terminal, escape codes removed."""
     import pty
 
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "d"), "XDG_CONFIG_HOME": str(tmp_path)}
     env.pop("NO_COLOR", None)
     leader, follower = pty.openpty()
-    argv = [sys.executable, "-m", "dcops", "sweep", "--sim", "examples/scenarios/demo.yaml"]
     proc = subprocess.Popen(
-        [*argv, "--timeout", "5"],
+        [sys.executable, "-m", "dcops", *args],
         cwd=REPO,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -83,5 +81,45 @@ def test_sweep_on_a_terminal_shows_the_hung_node(tmp_path: Path) -> None:
             break
     proc.wait(timeout=10)
     os.close(leader)
-    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", seen.decode("utf-8", "replace"))
+    return re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", seen.decode("utf-8", "replace"))
+
+
+DEMO = "examples/scenarios/demo.yaml"
+
+
+@pytest.mark.timeout(60)
+def test_sweep_on_a_terminal_shows_the_hung_node(tmp_path: Path) -> None:
+    """The demo's hung node: the stderr of a real ``dcops sweep --sim`` on a pseudo-terminal."""
+    text = _stderr_on_a_terminal(tmp_path, ["sweep", "--sim", DEMO, "--timeout", "5"])
     assert re.search(r"at most [0-2] s left, waiting for sim-r02-t18 \(no answer yet\)", text)
+
+
+@pytest.mark.timeout(60)
+def test_burnin_on_a_terminal_shows_the_hung_node(tmp_path: Path) -> None:
+    text = _stderr_on_a_terminal(
+        tmp_path, ["burnin", "run", "--sim", DEMO, "--probe-timeout", "5", "--no-collectives"]
+    )
+    assert re.search(r"probe: at most [0-2] s left, waiting for sim-r02-t18 \(no answer", text)
+
+
+@pytest.mark.timeout(60)
+def test_collect_once_on_a_terminal_shows_the_hung_node(tmp_path: Path) -> None:
+    text = _stderr_on_a_terminal(tmp_path, ["telemetry", "collect", "--sim", DEMO, "--once"])
+    assert "sample" in text
+    assert re.search(r"at most \d+ s left, waiting for sim-r02-t18 \(no answer yet\)", text)
+
+
+def test_a_burnin_stage_watch_names_its_stage() -> None:
+    clock = Clock()
+    watch = StageWatch(quiet_s=3, clock=clock)
+    assert watch.line() == ""
+    answered = watch("probe", ["a", "b"], 10, 64)
+    answered("a")
+    clock.now += 4
+    assert watch.line() == "probe: at most 6 s left, waiting for b (no answer yet)"
+    done = watch("gemm", ["a"], 100, 64)  # the next stage replaces the last one's wait
+    assert watch.line() == ""
+    clock.now += 5
+    assert watch.line() == "gemm: at most 95 s left, waiting for a (no answer yet)"
+    done("a")
+    assert watch.line() == ""

@@ -176,3 +176,23 @@ def test_sampler_over_nvml_probe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert r["uuid"] == fake.gpus[1].uuid
     assert r["driver_version"] == "570.133.20"
     assert (r["nvlink_links_active"], r["nvlink_links_total"]) == (18, 18)
+
+
+def test_hung_nodes_cost_a_tick_one_timeout_not_one_each(tmp_path: Path) -> None:
+    import time
+
+    hung = ["sim-r01-t01", "sim-r01-t03", "sim-r01-t05"]
+    f = fleet(faults=[{"node": n, "kind": "hang"} for n in hung])
+    nodes = [f"sim-r01-t{i:02d}" for i in range(1, 9)]
+    answered: list[str] = []
+    sampler = Sampler(
+        f.probe, nodes, 10, SimClock(f), store=sample_store(tmp_path), timeout_s=0.5,
+        on_answer=answered.append,
+    )  # fmt: skip
+    started = time.monotonic()
+    result = sampler.sample_once()
+    took = time.monotonic() - started
+    assert took < 1.2  # in series: 3 x 0.5 s
+    assert set(result.errors) == set(hung)
+    assert list(result.nodes_read) == [n for n in nodes if n not in hung]  # in node order
+    assert sorted(answered) == sorted(nodes) and set(answered[-3:]) == set(hung)
