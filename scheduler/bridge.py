@@ -29,10 +29,8 @@ and the methods below with that tenant. Nothing here prints or logs secrets.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
-import importlib
 import json
 import secrets
 import sqlite3
@@ -45,6 +43,7 @@ from dcops.errors import DcopsError, InputError, QuotaExceededError, UnknownName
 from dcops.jobstate import JobState
 from dcops.store import AuditLog, Store, utc_now
 from scheduler.backends.base import JobStatus, SchedulerBackend, create_backend
+from scheduler.backends.configured import load_builtin_backends
 from scheduler.guards import Resolver, realpath_resolver
 from scheduler.spec import JobSpec, load_spec
 from scheduler.tenants.contract import AdmittedJob, TenantContract, admit, check_job_limits
@@ -87,16 +86,6 @@ def job_limit_problem(
     except QuotaExceededError as exc:
         return str(exc)
     return None
-
-
-def _register_builtin_backends() -> None:
-    import scheduler.backends.pyslurm_backend
-    import scheduler.backends.slurm_cli
-    import scheduler.backends.slurm_rest  # noqa: F401
-
-    # The Kubernetes backend registers itself; its client library is imported lazily.
-    with contextlib.suppress(ImportError):
-        importlib.import_module("scheduler.kubernetes.backend")
 
 
 def spec_hash(spec: JobSpec) -> str:
@@ -183,7 +172,7 @@ class Bridge:
     def backend(self, name: str) -> SchedulerBackend:
         """The named backend, created on first use with its ``backend_options``."""
         if name not in self._backends:
-            _register_builtin_backends()
+            load_builtin_backends()
             self._backends[name] = create_backend(name, **self._options.get(name, {}))
         return self._backends[name]
 
@@ -197,7 +186,7 @@ class Bridge:
     ) -> JobRecord:
         """Admit ``spec`` for ``tenant``, submit it as the tenant, record and audit it."""
         if backend not in FAMILIES:
-            _register_builtin_backends()
+            load_builtin_backends()
             raise UnknownNameError("scheduler backend", backend, sorted(FAMILIES))
         family = FAMILIES[backend]
         job_spec = spec if isinstance(spec, JobSpec) else load_spec(spec)

@@ -11,9 +11,8 @@ failure.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -32,13 +31,11 @@ BACKEND_CHOICES = ["slurm-cli", "slurm-rest", "slurm-pyslurm", "kubernetes"]
 
 def _bridge(ctx: click.Context, store: Store) -> Bridge:
     from dcops.store import AuditLog
+    from scheduler.backends.configured import backend_options
     from scheduler.bridge import Bridge
 
-    options: dict[str, dict[str, Any]] = {}
-    url = os.environ.get("DCOPS_SLURMRESTD_URL")
-    if url:
-        options["slurm-rest"] = {"url": url}
-    return Bridge(store, AuditLog(store, actor=get_config(ctx).actor), backend_options=options)
+    cfg = get_config(ctx)
+    return Bridge(store, AuditLog(store, actor=cfg.actor), backend_options=backend_options(cfg))
 
 
 @click.group("jobs")

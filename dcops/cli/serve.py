@@ -11,69 +11,10 @@ Exit codes: 0 stopped cleanly (SIGINT/SIGTERM); 2 bad option (e.g. a public
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 import click
 
 from dcops.cli.common import get_config
 from dcops.errors import DcopsError
-
-if TYPE_CHECKING:
-    from dcops.config import Config
-    from scheduler.api.ports import ApiContext
-    from scheduler.backends.base import SchedulerBackend
-
-#: Backend name -> the module that registers it.
-BACKEND_MODULES = {
-    "slurm-cli": "scheduler.backends.slurm_cli",
-    "slurm-rest": "scheduler.backends.slurm_rest",
-    "slurm-pyslurm": "scheduler.backends.pyslurm_backend",
-    "recording": "scheduler.backends.recording",
-}
-
-
-def build_backend(name: str, cfg: Config) -> SchedulerBackend:
-    """The named backend, configured from ``[slurm]`` in config where it applies."""
-    from scheduler.backends.base import create_backend
-
-    module = BACKEND_MODULES.get(name)
-    if module is not None:
-        importlib.import_module(module)
-    options: dict[str, Any] = {}
-    if name in ("slurm-cli", "slurm-rest") and cfg.slurm.conf:
-        options["slurm_conf"] = cfg.slurm.conf
-    if name == "slurm-rest" and cfg.slurm.restd_url:
-        options["url"] = cfg.slurm.restd_url
-    return create_backend(name, **options)
-
-
-def context_factory(cfg: Config, backend_name: str, backend: SchedulerBackend, service: str) -> Any:
-    """Per worker thread: its own store connection, the shared backend."""
-
-    def factory() -> ApiContext:
-        from dcops.store import AuditLog, Store
-        from scheduler.api.ports import ApiContext, JobService
-        from scheduler.tenants.tokens import authenticate
-
-        store = Store(cfg.state_path, audit_key=cfg.audit_key_path)
-        job_service: JobService
-        if service == "direct":
-            from scheduler.api.direct import BackendJobService
-
-            job_service = BackendJobService(backend)
-        else:
-            from scheduler.api.bridge_service import BridgeJobService
-
-            job_service = BridgeJobService(store, backend_name, backend)
-        return ApiContext(
-            authenticate=lambda token: authenticate(store, token),
-            service=job_service,
-            audit=AuditLog(store, actor="dcops-api"),
-            close=store.close,
-        )
-
-    return factory
 
 
 @click.command("serve")
@@ -170,6 +111,9 @@ def serve(
     Store(
         cfg.state_path, audit_key=cfg.audit_key_path
     ).close()  # fail now (exit 3) rather than on the first request
+    from scheduler.api.assembly import context_factory
+    from scheduler.backends.configured import build_backend
+
     shared = build_backend(backend, cfg)
     settings = ApiSettings(
         max_body_bytes=max_body_bytes,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,21 +21,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from dcops.cli.common import emit, get_config, json_option
-from dcops.errors import InputError, StoreError
+from dcops.errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
-    from telemetry.energy import EnergyAccount, FacilityRates
+    from telemetry.energy import FacilityRates
     from telemetry.stability import StabilityReport
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: Where the collector (``telemetry.collect``, ``telemetry.jobmap``) keeps samples
-#: and allocations under the data dir: ``date=YYYY-MM-DD/part-*.parquet`` folders.
-SAMPLES_SUBDIR = Path("telemetry") / "samples"
-ALLOCATIONS_FILE = Path("telemetry") / "allocations"
 
 _CSV_COLUMNS = (
     "tenant",
@@ -61,128 +56,6 @@ def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> date
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO date or date-time") from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-
-
-def _read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        if path.suffix.lower() == ".csv":
-            frame: pd.DataFrame = pd.read_csv(path)
-        else:
-            frame = pq.read_table(path, columns=columns).to_pandas()
-        return frame
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (pa.ArrowException, ValueError, KeyError) as exc:
-        raise InputError(f"{path}: cannot read as Parquet/CSV ({exc})") from exc
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-
-
-def _epoch_s(col: pd.Series) -> pd.Series:
-    import pandas as pd
-
-    stamps = pd.to_datetime(col, utc=True)
-    out: pd.Series = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    return out
-
-
-def _adapt_samples(frame: pd.DataFrame) -> pd.DataFrame:
-    """The collector's sample files (``time`` timestamps) in the energy core's columns."""
-    if "ts_s" not in frame.columns and "time" in frame.columns:
-        frame = frame.assign(ts_s=_epoch_s(frame["time"]))
-    return frame
-
-
-def _adapt_allocations(frame: pd.DataFrame) -> pd.DataFrame:
-    """The jobmap's allocation files in the energy core's columns.
-
-    jobmap rows are snapshots (``time``, ``start``, ``end`` timestamps): one
-    interval per (node, gpu, job, start) is kept, with its latest known end. Rows that
-    do not name a GPU (``gpu`` null: the source only knows the node) cannot be
-    attributed per GPU and are left out.
-    """
-    if "start_s" in frame.columns:
-        return frame
-    if "start" not in frame.columns:
-        return frame
-    out = frame[frame["gpu"].notna()].assign(
-        start_s=_epoch_s(frame["start"]), end_s=_epoch_s(frame["end"])
-    )
-    if "tenant" not in out.columns:
-        out = out.assign(tenant=None)
-    keys = ["node", "gpu", "job_id", "start_s"]
-    consolidated: pd.DataFrame = out.sort_values("end_s", na_position="first").drop_duplicates(
-        keys, keep="last"
-    )
-    return consolidated
-
-
-def _read_allocations(path: Path) -> pd.DataFrame:
-    import pandas as pd
-
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in (".parquet", ".csv")
-            and not p.name.startswith(".")
-        )
-        if not files:
-            raise InputError(f"{path}: no .parquet or .csv allocation files")
-        frame = pd.concat([_read_table(f) for f in files], ignore_index=True)
-    else:
-        frame = _read_table(path)
-    return _adapt_allocations(frame)
-
-
-def sample_chunks(path: Path) -> Iterator[pd.DataFrame]:
-    """Sample frames from a file (one chunk) or a folder of Parquet/CSV files (one per file).
-
-    Files of a folder (a day/hour partitioned dataset) are read in path order,
-    which is time order for ``day=YYYY-MM-DD`` style names.
-    """
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder")
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in (".parquet", ".csv")
-            and not p.name.startswith(".")
-        )
-        if not files:
-            raise InputError(f"{path}: no .parquet or .csv sample files")
-        for f in files:
-            yield _adapt_samples(_read_table(f))
-    else:
-        yield _adapt_samples(_read_table(path))
-
-
-def compute_energy(
-    samples: Path,
-    allocations: Path,
-    *,
-    since: datetime | None,
-    until: datetime | None,
-    period: str,
-) -> EnergyAccount:
-    """Read the inputs and account them (the library call behind the command)."""
-    from telemetry.energy import account_energy
-
-    alloc = _read_allocations(allocations)
-    return account_energy(
-        sample_chunks(samples),
-        alloc,
-        since=None if since is None else since.timestamp(),
-        until=None if until is None else until.timestamp(),
-        period=period,
-    )
 
 
 def _rates(pue: float, carbon: float, price: float | None, currency: str) -> FacilityRates:
@@ -281,8 +154,11 @@ def energy(
         raise click.UsageError("--json and --csv are exclusive")
     rates = _rates(pue, carbon_g_per_kwh, price_per_kwh, currency)
     data_dir = get_config(ctx).data_dir if samples_path is None or alloc_path is None else None
-    samples = samples_path or (data_dir / SAMPLES_SUBDIR if data_dir else Path())
-    allocations = alloc_path or (data_dir / ALLOCATIONS_FILE if data_dir else Path())
+    from telemetry.collect.store import allocations_dir, samples_dir
+    from telemetry.energy.files import compute_energy
+
+    samples = samples_path or (samples_dir(data_dir) if data_dir else Path())
+    allocations = alloc_path or (allocations_dir(data_dir) if data_dir else Path())
     if samples_path is None and not samples.exists():
         raise InputError(
             f"no GPU samples in {samples}: run `dcops telemetry collect` first "
@@ -373,8 +249,11 @@ def write_stability_html(
     chosen = filter_jobs(jobs, since=result.since, tenant=result.tenant)
     account = None
     data_dir = get_config(ctx).data_dir
-    s_path = samples or data_dir / SAMPLES_SUBDIR
-    a_path = allocations or data_dir / ALLOCATIONS_FILE
+    from telemetry.collect.store import allocations_dir, samples_dir
+    from telemetry.energy.files import compute_energy
+
+    s_path = samples or samples_dir(data_dir)
+    a_path = allocations or allocations_dir(data_dir)
     if s_path.exists() and a_path.exists():
         account = compute_energy(s_path, a_path, since=result.since, until=None, period="day")
     text = stability_html(

@@ -5,7 +5,8 @@
 * :mod:`scheduler.api.body`, :mod:`~scheduler.api.problems`,
   :mod:`~scheduler.api.ratelimit`, :mod:`~scheduler.api.openapi` -- pure parts;
 * :mod:`scheduler.api.server` -- running it under uvicorn (imports uvicorn);
-* :mod:`scheduler.api.direct` -- a job service straight over one backend.
+* :mod:`scheduler.api.direct` -- a job service straight over one backend;
+* :mod:`scheduler.api.client` -- a tenant's client of the API (standard library only).
 
 Nothing here is imported by ``dcops --help``; the web framework is imported
 only when the server is built.

@@ -64,7 +64,7 @@ def test_real_server_auth_submit_isolation_and_limits(served: tuple[ApiRig, str]
 def test_tenant_cli_client_against_real_server(
     served: tuple[ApiRig, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dcops.cli.jobs_client import client_from_options
+    from scheduler.api.client import client_from_options
 
     rig, url = served
     token_file = tmp_path / "token"
@@ -101,7 +101,7 @@ def test_tenant_cli_client_against_real_server(
 def test_client_refuses_clear_text_to_remote_hosts_and_needs_a_token(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dcops.cli.jobs_client import client_from_options
+    from scheduler.api.client import client_from_options
 
     with pytest.raises(ConfigError, match="https"):
         client_from_options("http://api.example.com", None)
@@ -111,7 +111,7 @@ def test_client_refuses_clear_text_to_remote_hosts_and_needs_a_token(
 
 
 def test_client_maps_rate_limit_to_busy(tmp_path: Path) -> None:
-    from dcops.cli.jobs_client import ApiClient
+    from scheduler.api.client import ApiClient
 
     rig = build_rig(tmp_path, ApiSettings(workers=1, requests_per_minute=1))
     with running_server(rig.api.app) as url:
@@ -122,7 +122,7 @@ def test_client_maps_rate_limit_to_busy(tmp_path: Path) -> None:
 
 
 def _bridge_api(db: Path, backend_name: str, backend: Any, **settings: Any) -> TenantApi:
-    from dcops.cli.serve import context_factory
+    from scheduler.api.assembly import context_factory
 
     cfg = Config(state_db=db, data_dir=db.parent)
     return TenantApi(
@@ -138,7 +138,7 @@ def test_bridge_service_through_real_server(
     monkeypatch.setitem(service.FAMILIES, "recording", "slurm")
     rig = build_rig(tmp_path)
     api = _bridge_api(rig.db, "recording", rig.backend)
-    from dcops.cli.jobs_client import ApiClient
+    from scheduler.api.client import ApiClient
 
     with running_server(api.app) as url:
         acme = ApiClient(url, rig.tokens["acme"])
@@ -186,7 +186,7 @@ def test_tenant_submits_two_node_gpu_job_to_real_slurm(
     slurm_cluster: Any, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     pytest.importorskip("scheduler.backends.slurm_cli")
-    from dcops.cli.jobs_client import ApiClient
+    from scheduler.api.client import ApiClient
     from scheduler.backends.slurm_cli import SlurmCliBackend
     from scheduler.tenants.store import create_tenant
     from scheduler.tenants.tokens import issue_token

@@ -177,12 +177,12 @@ def test_import_sacct_then_stability_html(tmp_path: Path) -> None:
 
 
 def test_energy_report_names_the_command_that_fills_what_is_missing(tmp_path: Path) -> None:
-    from dcops.cli.telemetry_report import SAMPLES_SUBDIR
+    from telemetry.collect.store import samples_dir
 
     empty = invoke(tmp_path, "report", "energy")
     assert empty.exit_code != 0
     assert "dcops telemetry collect" in str(empty.exception)
-    (tmp_path / SAMPLES_SUBDIR).mkdir(parents=True)
+    samples_dir(tmp_path).mkdir(parents=True)
     no_alloc = invoke(tmp_path, "report", "energy")
     assert no_alloc.exit_code != 0
     assert "dcops telemetry map-jobs" in str(no_alloc.exception)
