@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,7 @@ def test_rate_limit_per_node(tmp_path: Path) -> None:
 def test_backend_failure_is_an_outcome_not_a_crash(tmp_path: Path) -> None:
     r = rig(tmp_path)
 
-    def broken(*_a: object) -> list[str]:
+    def broken(nodes: str | Iterable[str], reason: str) -> list[str]:
         raise SchedulerError("slurmctld not responding")
 
     r.sched.drain = broken  # type: ignore[method-assign]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 import pytest
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.timeout(30)
 class ScriptedRunner:
     """A runner whose hosts answer, fail or hang as told; counts concurrency."""
 
-    def __init__(self, hang: set[str] = frozenset(), fail: set[str] = frozenset()) -> None:
+    def __init__(self, hang: Set[str] = frozenset(), fail: Set[str] = frozenset()) -> None:
         self.hang, self.fail = hang, fail
         self.lock = threading.Lock()
         self.active = 0

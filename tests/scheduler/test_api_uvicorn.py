@@ -32,7 +32,7 @@ def served(tmp_path: Path) -> Iterator[tuple[ApiRig, str]]:
         yield rig, url
 
 
-def raw(url: str, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, Any]:
+def raw(url: str, method: str, path: str, body: bytes = b"", /, **headers: str) -> tuple[int, Any]:
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
     try:

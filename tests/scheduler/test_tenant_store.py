@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dcops.errors import InputError, UnknownNameError
+from dcops.errors import AuthenticationError, InputError, UnknownNameError
 from dcops.store import AuditLog, Store
 from scheduler.tenants.contract import TenantContract
 from scheduler.tenants.store import (
@@ -19,7 +19,6 @@ from scheduler.tenants.store import (
     set_quota,
 )
 from scheduler.tenants.tokens import (
-    AuthenticationError,
     authenticate,
     issue_token,
     list_tokens,
