@@ -60,12 +60,12 @@ def _schema() -> schemathesis.BaseSchema:
 
 
 schema = _schema()
-Test = TypeVar("Test", bound=Callable[..., None])
+_TestFn = TypeVar("_TestFn", bound=Callable[..., None])
 
 
-def each_operation(test: Test) -> Test:
+def each_operation(test: _TestFn) -> _TestFn:
     """``schema.parametrize()``, typed: schemathesis declares its decorator a bare Callable."""
-    parametrized: Test = schema.parametrize()(test)
+    parametrized: _TestFn = schema.parametrize()(test)
     return parametrized
 
 
