@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence, Set
+from typing import Required, TypedDict
 
 import pytest
 
@@ -119,8 +120,24 @@ def test_with_local_runner_real_processes() -> None:
     assert all(isinstance(r, CommandResult) and r.ok for r in results.values())
 
 
+class _Limits(TypedDict, total=False):
+    """run_many's limits, each one given or left at its default."""
+
+    timeout_s: float
+    concurrency: int
+    deadline_s: float
+
+
+class _Call(TypedDict, total=False):
+    """The limits of one call: a timeout always."""
+
+    timeout_s: Required[float]
+    concurrency: int
+    deadline_s: float
+
+
 @pytest.mark.parametrize(("kwargs"), [{"concurrency": 0}, {"timeout_s": 0}, {"deadline_s": -1.0}])
-def test_bad_limits(kwargs: dict[str, float]) -> None:
-    args: dict[str, float] = {"timeout_s": 5, **kwargs}
+def test_bad_limits(kwargs: _Limits) -> None:
+    args: _Call = {"timeout_s": 5, **kwargs}
     with pytest.raises(ValueError):
-        run_many(ScriptedRunner(), ["a"], ["true"], **args)  # type: ignore[arg-type]
+        run_many(ScriptedRunner(), ["a"], ["true"], **args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -95,10 +96,10 @@ def test_token_authenticates_its_tenant_and_secret_is_never_stored(
     ],
 )
 def test_wrong_tokens_are_refused_without_echoing_them(
-    store: Store, audit: AuditLog, acme: TenantContract, mangle: object
+    store: Store, audit: AuditLog, acme: TenantContract, mangle: Callable[[str], str]
 ) -> None:
     issued = issue_token(store, "acme", audit)
-    bad = mangle(issued.token)  # type: ignore[operator]
+    bad = mangle(issued.token)
     with pytest.raises(AuthenticationError) as err:
         authenticate(store, bad)
     assert issued.token.split(".", 1)[1] not in str(err.value)
