@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence, Set
-from typing import Required, TypedDict
+from typing import TypedDict
 
 import pytest
 
@@ -128,16 +128,8 @@ class _Limits(TypedDict, total=False):
     deadline_s: float
 
 
-class _Call(TypedDict, total=False):
-    """The limits of one call: a timeout always."""
-
-    timeout_s: Required[float]
-    concurrency: int
-    deadline_s: float
-
-
 @pytest.mark.parametrize(("kwargs"), [{"concurrency": 0}, {"timeout_s": 0}, {"deadline_s": -1.0}])
 def test_bad_limits(kwargs: _Limits) -> None:
-    args: _Call = {"timeout_s": 5, **kwargs}
+    args: _Limits = {"timeout_s": 5, **kwargs}
     with pytest.raises(ValueError):
         run_many(ScriptedRunner(), ["a"], ["true"], **args)
