@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -66,6 +66,17 @@ def setup(tmp: Path, tenants: int) -> tuple[Path, dict[str, str]]:
             create_tenant(store, contract, audit)
             tokens[name] = issue_token(store, name, audit).token
     return db, tokens
+
+
+class Row(TypedDict):
+    """One line of the latency table: a call, its sample count, p50/p99 and their ratios."""
+
+    call: str
+    n: int
+    p50_ms: float
+    p99_ms: float
+    p50_x_floor: float
+    p99_x_floor: float
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -160,7 +171,7 @@ def main() -> None:
             audit_ok = AuditLog(store).verify().ok
 
     base = floor["healthz"]
-    rows = []
+    rows: list[Row] = []
     for label, samples in (("healthz (floor)", base), *sorted(real.items())):
         rows.append(
             {

@@ -35,7 +35,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -191,7 +191,7 @@ def pandas_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
         df["reason"],
         df["reason"],
         np.where(df["reason"] != "", df["reason"], "drained (no reason)"),
-        "scheduler: " + pd.Series(down_why, index=df.index),
+        "scheduler: " + pd.Series(down_why, index=df.index, dtype=str),
         "dcops says " + df["lifecycle"] + " (" + df["lifecycle"] + "), scheduler in service",
         np.where(df["obs_kind"] != "", df["obs_kind"], df["obs_status"]) + src,
     ]
@@ -210,7 +210,9 @@ def pandas_report(rows: list[dict[str, Any]]) -> dict[str, Any]:
         free=("free", "sum"),
     )
     outs = df[out].groupby("rack", sort=False)[["node", "owner", "reason"]]
-    out_lists = {rack: part.to_dict("records") for rack, part in outs}
+    out_lists: dict[Hashable, list[dict[Hashable, Any]]] = {
+        rack: part.to_dict("records") for rack, part in outs
+    }
     state = np.select(
         [
             counts["healthy"] == 0,

@@ -39,7 +39,7 @@ from burnin.profiles import Thresholds, load_thresholds
 from burnin.suite import SuiteOptions, flagged_gpus, run_suite, sim_ports
 from dcops.sim import SimFleet
 
-HARD = [
+HARD: list[dict[str, object]] = [
     {"kind": "sdc"},
     {"kind": "xid", "code": 79},
     {"kind": "xid", "code": 48},

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from _result import result
+from torch.multiprocessing.spawn import spawn
 
 from burnin.engines.collectives import TorchCollectiveEngine
 from burnin.engines.gemm import TorchGemmEngine
@@ -125,7 +125,7 @@ def bare_allreduce_busbw(ranks: int, sizes: list[int], iters: int) -> dict[int, 
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "bare.txt")
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // ranks)))
-        mp.spawn(_bare_worker, args=(ranks, port, sizes, iters, out), nprocs=ranks)
+        spawn(_bare_worker, args=(ranks, port, sizes, iters, out), nprocs=ranks)
         text = Path(out).read_text(encoding="utf-8")
     return {int(a): float(b) for a, b in (ln.split() for ln in text.splitlines())}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dcops.actions import ActionRequest, ActionSettings, Actuator, Source, Topology, evidence
 from dcops.node_actions import RecordingNodeActions
@@ -35,7 +36,7 @@ class Rig:
     clock: Clock = field(default_factory=Clock)
     lock_dir: Path | None = None
 
-    def actuator(self, settings: ActionSettings | None = None, **kw: object) -> Actuator:
+    def actuator(self, settings: ActionSettings | None = None, **kw: Any) -> Actuator:
         return Actuator(
             self.audit,
             node_actions=self.sched,
@@ -43,7 +44,7 @@ class Rig:
             topology=topology(),
             lock_dir=self.lock_dir,
             clock=self.clock,
-            **kw,  # type: ignore[arg-type]
+            **kw,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pytest
@@ -160,7 +161,7 @@ def test_rate_limit_per_node(tmp_path: Path) -> None:
 def test_backend_failure_is_an_outcome_not_a_crash(tmp_path: Path) -> None:
     r = rig(tmp_path)
 
-    def broken(*_a: object) -> list[str]:
+    def broken(nodes: str | Iterable[str], reason: str) -> list[str]:
         raise SchedulerError("slurmctld not responding")
 
     r.sched.drain = broken  # type: ignore[method-assign]
@@ -177,9 +178,9 @@ def test_timeout_leaves_an_intent_the_next_run_reconciles(tmp_path: Path) -> Non
     gate = threading.Event()
     real = r.sched.drain
 
-    def slow(nodes: object, reason: str) -> list[str]:
+    def slow(nodes: str | Iterable[str], reason: str) -> list[str]:
         gate.wait(5)
-        return real(nodes, reason)  # type: ignore[arg-type]
+        return real(nodes, reason)
 
     r.sched.drain = slow  # type: ignore[method-assign]
     [res] = r.actuator(ActionSettings(timeout_s=0.05)).submit([drain("n-r01-t03")], apply=True)
@@ -200,8 +201,8 @@ def test_unknown_kind_is_an_input_error_before_anything(tmp_path: Path) -> None:
 def test_registered_destructive_kind_defaults_to_approve(tmp_path: Path) -> None:
     ran: list[list[str]] = []
 
-    def reboot(_req: ActionRequest, targets: object) -> str:
-        ran.append(list(targets))  # type: ignore[call-overload]
+    def reboot(_req: ActionRequest, targets: Sequence[str]) -> str:
+        ran.append(list(targets))
         return "rebooted"
 
     register(

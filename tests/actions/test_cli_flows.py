@@ -45,8 +45,9 @@ def as_json(proc: subprocess.CompletedProcess[str]) -> Any:
 
 
 def status(tmp_path: Path, sc: str, node: str) -> dict[str, Any]:
+    row: dict[str, Any]
     [row] = as_json(dcops(tmp_path, "node", "status", node, "--sim", sc, "--json"))
-    return row  # type: ignore[no-any-return]
+    return row
 
 
 def test_a_sweep_never_resumes_a_burnin_drain(tmp_path: Path) -> None:

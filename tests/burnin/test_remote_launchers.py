@@ -31,7 +31,7 @@ from dcops.errors import (
     SchedulerError,
     UnknownNameError,
 )
-from dcops.inventory import load_site
+from dcops.inventory import Site, load_site
 from dcops.measurements import CommandResult, GemmResult, GpuRef
 
 N1 = "gb200-r01-t01"
@@ -120,7 +120,8 @@ def test_slurm_query_argvs() -> None:
 
 
 def test_ssh_rank_argvs_are_torchrun_envs() -> None:
-    engine = SshCollectiveEngine(object(), python="py", address=lambda n: f"addr-{n}")  # type: ignore[arg-type]
+    no_commands = ScriptedRunner({})  # rendering argvs runs nothing
+    engine = SshCollectiveEngine(no_commands, python="py", address=lambda n: f"addr-{n}")
     members = [GpuRef("a", 0), GpuRef("a", 2), GpuRef("b", 1)]
     argvs = engine.rank_argvs(
         "all_reduce", members, sizes_bytes=[1024], iterations=3, timeout_s=30, port=29501
@@ -273,7 +274,7 @@ class ScriptedRunner:
         return self.answers[tool]
 
 
-def _site(tmp_path: Path) -> object:
+def _site(tmp_path: Path) -> Site:
     path = tmp_path / "site.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -293,7 +294,7 @@ def test_slurm_launcher_skips_unusable_nodes_and_allocates_the_rest(tmp_path: Pa
             "scancel": _result(0),
         }
     )
-    la = SlurmLauncher(site, ["n1", "n2", "n3"], runner=runner, slurm_conf="/etc/s.conf")  # type: ignore[arg-type]
+    la = SlurmLauncher(site, ["n1", "n2", "n3"], runner=runner, slurm_conf="/etc/s.conf")
     assert la.job_for(["n1"]) == "77"
     with pytest.raises(ConnectError, match="drain"):
         la.job_for(["n2"])
@@ -302,7 +303,7 @@ def test_slurm_launcher_skips_unusable_nodes_and_allocates_the_rest(tmp_path: Pa
     salloc = next(c for c in runner.calls if "salloc" in c)
     assert salloc[:2] == ("env", "SLURM_CONF=/etc/s.conf")
     assert "--nodelist=n1" in salloc and "--nodes=1" in salloc
-    out = SlurmGemmEngine(la).run(site.gpus("n1"), dtype="fp32", duration_s=0.1, seed=1)  # type: ignore[attr-defined]
+    out = SlurmGemmEngine(la).run(site.gpus("n1"), dtype="fp32", duration_s=0.1, seed=1)
     assert out[0].gpu == GpuRef("n1", 0)
     srun = runner.calls[-1]
     assert "--jobid=77" in srun and "burnin.engines.gemm_worker" in srun
@@ -319,7 +320,7 @@ def test_slurm_launcher_salloc_failure_is_an_error_for_the_domain(tmp_path: Path
             "salloc": _result(1, "", "salloc: error: Unable to allocate resources: busy\n"),
         }
     )
-    la = SlurmLauncher(site, ["n1", "n2"], runner=runner)  # type: ignore[arg-type]
+    la = SlurmLauncher(site, ["n1", "n2"], runner=runner)
     for node in ("n1", "n2"):
         with pytest.raises(SchedulerError, match="Unable to allocate"):
             la.job_for([node])

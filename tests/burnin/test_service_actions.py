@@ -3,11 +3,13 @@ drain, one run-level error when most targets could not be tested."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from burnin.profiles import load_thresholds
 from burnin.service import ActionPolicy, execute, run_error
-from burnin.suite import SuiteOptions, sim_ports
+from burnin.suite import Progress, SuiteOptions, sim_ports
 from dcops.actions import Actuator, topology_of
 from dcops.node_actions import RecordingNodeActions
 from dcops.sim import Fault, SimFleet
@@ -16,19 +18,27 @@ from dcops.store import AuditLog, Store
 NODE = "sim-r01-t04"
 
 
-def _run(fleet: SimFleet, store: Store, sched: RecordingNodeActions, **kw: object) -> dict:  # type: ignore[type-arg]
-    policy = ActionPolicy(apply=True, recheck=bool(kw.pop("recheck", False)))
-    nodes = tuple(kw.pop("nodes", fleet.site.nodes()))  # type: ignore[call-overload]
+def _run(
+    fleet: SimFleet,
+    store: Store,
+    sched: RecordingNodeActions,
+    *,
+    recheck: bool = False,
+    nodes: Sequence[str] | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    policy = ActionPolicy(apply=True, recheck=recheck)
+    targets = tuple(fleet.site.nodes() if nodes is None else nodes)
     actuator = Actuator(AuditLog(store, actor="t"), node_actions=sched,
                         topology=topology_of(fleet.site))  # fmt: skip
     return execute(
         sim_ports(fleet),
         load_thresholds(fleet.site.sku),
-        SuiteOptions(nodes=nodes, probe_timeout_s=0.05),
+        SuiteOptions(nodes=targets, probe_timeout_s=0.05),
         store=store,
         actuator=actuator,
         policy=policy,
-        **kw,  # type: ignore[arg-type]
+        progress=progress,
     )
 
 

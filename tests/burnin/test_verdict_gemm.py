@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from burnin.profiles import load_thresholds
 from burnin.profiles.model import GemmThresholds
 from burnin.verdicts import Finding, Spread, Status, judge_gemm, slow_gpus
-from dcops.measurements import GpuRef
+from dcops.measurements import GemmResult, GpuRef
 from tests.burnin._verdict_helpers import gemm, gpus
 
 TH = load_thresholds("gb200-nvl72").gemm  # bf16 floors 1375 warn / 1125 fail
@@ -23,8 +23,8 @@ def _status(findings: list[Finding], gpu: GpuRef) -> Status:
     return max((f.status for f in _by(findings, gpu)), default=Status.PASS)
 
 
-def _round(speeds: dict[GpuRef, float], base: float = 2000.0, **kw: object) -> list:
-    return [gemm(g, speeds.get(g, base), **kw) for g in FLEET]  # type: ignore[arg-type]
+def _round(speeds: dict[GpuRef, float], base: float = 2000.0) -> list[GemmResult]:
+    return [gemm(g, speeds.get(g, base)) for g in FLEET]
 
 
 def test_healthy_fleet_all_pass_with_evidence() -> None:

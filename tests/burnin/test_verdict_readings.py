@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import pytest
 
 from burnin.profiles.model import HealthThresholds
 from burnin.verdicts import Finding, Status, classify_xid, judge_readings
 from burnin.verdicts.xid import xid_status
-from dcops.measurements import ClocksEventReason, GpuRef, XidEvent
+from dcops.measurements import ClocksEventReason, GpuReading, GpuRef, XidEvent
 from tests.burnin._verdict_helpers import node_reading, reading
 
 TH = HealthThresholds()
@@ -15,7 +17,9 @@ NODE = "n01"
 G = [GpuRef(NODE, i) for i in range(4)]
 
 
-def _judge(*gpu_readings, slow=(), expected=4) -> list[Finding]:  # type: ignore[no-untyped-def]
+def _judge(
+    *gpu_readings: GpuReading, slow: Collection[GpuRef] = (), expected: int = 4
+) -> list[Finding]:
     return judge_readings(
         [node_reading(NODE, gpu_readings)], TH, expected_gpus={NODE: expected}, slow=slow
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import TypedDict
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,14 @@ from capacity.plan import OutTray, RackSupply, Request, make_request, plan, repa
 from dcops.errors import InputError
 
 SIZES = (1, 2, 4, 8, 16)
+
+
+class _Shape(TypedDict):
+    """make_request's site arguments, the same in every call of a test."""
+
+    gpus_per_tray: int
+    rack_size: int
+    same_domain: bool
 
 
 def rack(name: str, free: int, out: int, total: int = 18, rank: int = 0) -> RackSupply:
@@ -54,7 +63,7 @@ def test_repair_order_owner_then_longest_out() -> None:
 
 
 def test_requests_are_checked() -> None:
-    kw = {"gpus_per_tray": 4, "rack_size": 18, "same_domain": False}
+    kw: _Shape = {"gpus_per_tray": 4, "rack_size": 18, "same_domain": False}
     assert make_request(gpus=512, trays=None, segment=16, **kw) == Request(128, 16)
     assert make_request(gpus=6, trays=None, segment=None, **kw) == Request(2, 1)
     with pytest.raises(InputError, match="larger than a rack"):

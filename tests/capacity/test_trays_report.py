@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,10 +21,10 @@ from capacity.trays import (
 NOW = 1_000_000.0
 
 
-def facts(**kw: object) -> TrayFacts:
-    base: dict[str, object] = {"node": "n1", "rack": "r01", "gpus": 4}
+def facts(**kw: Any) -> TrayFacts:
+    base: dict[str, Any] = {"node": "n1", "rack": "r01", "gpus": 4}
     base.update(kw)
-    return TrayFacts(**base)  # type: ignore[arg-type]
+    return TrayFacts(**base)
 
 
 def test_in_service_and_clean_is_healthy_and_free() -> None:

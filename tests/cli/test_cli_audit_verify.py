@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,9 @@ def test_verify_passes_untouched(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("attack", [truncate_tail, rebuild_without_triggers])
-def test_verify_without_arguments_exits_1(tmp_path: Path, attack: object) -> None:
+def test_verify_without_arguments_exits_1(tmp_path: Path, attack: Callable[[Path], None]) -> None:
     db = _filled(tmp_path)
-    attack(db)  # type: ignore[operator]
+    attack(db)
     bad = dcops("--state-db", str(db), "audit", "verify")
     assert bad.returncode == 1, (bad.stdout, bad.stderr)
     assert "TAMPERED" in bad.stdout

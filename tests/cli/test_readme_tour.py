@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,7 @@ def tour_commands() -> list[str]:
     return out
 
 
-def _match(table: dict[str, object], command: str) -> str | None:
+def _match(table: Mapping[str, object], command: str) -> str | None:
     return next((p for p in table if command.startswith(p)), None)
 
 

@@ -11,7 +11,9 @@ import json
 import os
 import sqlite3
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +45,7 @@ def _sql(path: Path, sql: str, *, keep_triggers: bool = True) -> None:
     conn.close()
 
 
-def _rows(path: Path) -> list[dict[str, object]]:
+def _rows(path: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(path)
     conn.row_factory = sqlite3.Row
     rows = [dict(r) for r in conn.execute("SELECT * FROM audit_log ORDER BY seq")]
@@ -51,7 +53,7 @@ def _rows(path: Path) -> list[dict[str, object]]:
     return rows
 
 
-def _rechain(path: Path, rows: list[dict[str, object]]) -> None:
+def _rechain(path: Path, rows: list[dict[str, Any]]) -> None:
     """Rewrite the table with every hash recomputed (the attacker has no key: plain SHA-256)."""
     prev = GENESIS
     conn = sqlite3.connect(path)
@@ -59,7 +61,7 @@ def _rechain(path: Path, rows: list[dict[str, object]]) -> None:
     conn.executescript(DROP + "DELETE FROM audit_log;")
     for seq, row in enumerate(rows, start=1):
         fields = (seq, row["ts"], row["actor"], row["action"], row["target"], row["evidence"])
-        digest = record_hash(*fields, row["outcome"], prev)  # type: ignore[arg-type]
+        digest = record_hash(*fields, row["outcome"], prev)
         conn.execute(
             "INSERT INTO audit_log VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*fields, row["outcome"], prev, digest),
@@ -182,10 +184,12 @@ def test_untouched_chain_verifies(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("attack", MATRIX, ids=lambda f: f.__name__)
-def test_every_tampering_is_detected_by_plain_verify(tmp_path: Path, attack: object) -> None:
+def test_every_tampering_is_detected_by_plain_verify(
+    tmp_path: Path, attack: Callable[[Path], None]
+) -> None:
     path = tmp_path / "state.db"
     fill(path)
-    attack(path)  # type: ignore[operator]
+    attack(path)
     with Store(path) as store:
         result = AuditLog(store).verify()
     assert not result.ok, attack

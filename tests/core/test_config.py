@@ -91,4 +91,4 @@ def test_bad_env_value() -> None:
 def test_config_is_immutable() -> None:
     cfg = Config()
     with pytest.raises(AttributeError):
-        cfg.site = "x"  # type: ignore[misc]
+        cfg.site = "x"  # type: ignore[misc]  # deliberately: a read-only property

@@ -50,7 +50,9 @@ def test_unknown_nodes_and_racks_are_named() -> None:
 
 def test_json_shape() -> None:
     data = load_site(EXAMPLE).to_dict()
-    rack = data["racks"][0]  # type: ignore[index]
+    racks = data["racks"]
+    assert isinstance(racks, list)
+    rack = racks[0]
     assert rack["name"] == "r01" and rack["hostlist"] == "gb200-r01-t[01-18]"
     assert rack["nodes"][3]["gpus"][2] == {"index": 2, "name": "gb200-r01-t04:gpu2"}
     assert data["totals"] == {"racks": 2, "nodes": 36, "gpus": 144, "nvlink_domains": 2}

@@ -77,8 +77,10 @@ def test_v2_layout_decodes_from_r575_masks() -> None:
 def test_promotable_row_takes_action_2() -> None:
     # 145 RLW_RXPIPE status 0x1: bit 10 clear -> IGNORE, set -> RESET_GPU (action 2)
     base = 0b0011000010
-    assert decode(145, base, 0x1, layout="v1").immediate == "IGNORE"  # type: ignore[union-attr]
-    assert decode(145, base | 1 << 10, 0x1, layout="v1").immediate == "RESET_GPU"  # type: ignore[union-attr]
+    ignored = decode(145, base, 0x1, layout="v1")
+    assert ignored is not None and ignored.immediate == "IGNORE"
+    promoted = decode(145, base | 1 << 10, 0x1, layout="v1")
+    assert promoted is not None and promoted.immediate == "RESET_GPU"
 
 
 def test_mask_matching_and_sheet_shape() -> None:

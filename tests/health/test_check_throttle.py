@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 from dcops.measurements import CommandResult
 from health.base import CheckResult, CheckStatus, NodeFacts, get_check
 
@@ -13,7 +15,7 @@ REASONS = (
 )  # fmt: skip
 
 
-def gpu(active: set[str] = frozenset(), *, util: str = "0 %", sm: str = "2062 MHz",
+def gpu(active: Set[str] = frozenset(), *, util: str = "0 %", sm: str = "2062 MHz",
         tag: str = "clocks_event_reason") -> str:  # fmt: skip
     section = tag + "s"
     reasons = "".join(

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from health.base import CheckResult, CheckStatus
 from health.lifecycle import (
+    Action,
     LifecyclePolicy,
     NodeRecord,
     NodeState,
@@ -26,7 +27,9 @@ FAIL = [CheckResult("ecc", N, CheckStatus.FAIL, "3 correctable errors", metric="
 FATAL = [CheckResult("xid", N, CheckStatus.FAIL, "XID 79 on gpu1", fatal=True, gpu=1)]
 
 
-def step(rec: NodeRecord, outcome: Outcome, view: SchedulerView = SchedulerView.IN_SERVICE):
+def step(
+    rec: NodeRecord, outcome: Outcome, view: SchedulerView = SchedulerView.IN_SERVICE
+) -> tuple[NodeRecord, list[Action]]:
     findings = {Outcome.FAIL: FAIL, Outcome.FATAL: FATAL}.get(outcome, [])
     return transition(rec, outcome, findings, view, POLICY)
 

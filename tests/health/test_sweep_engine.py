@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dcops.actions import ActionSettings
-from dcops.node_actions import RecordingNodeActions
+from dcops.node_actions import RecordingNodeActions, SchedulerNodeState
 from dcops.sim import Fault, SimFleet
 from dcops.store import AuditLog, Store
 from health.base import Check, check_names, get_check, get_checks
@@ -288,7 +288,7 @@ def test_skipped_resume_says_why_once(fleet: SimFleet, store: Store) -> None:
     sweep(fleet, store, actions)  # repair, 1 clean
     read = actions.states
 
-    def states(nodes: Sequence[str] | None = None) -> Any:
+    def states(nodes: str | Iterable[str] | None = None) -> dict[str, SchedulerNodeState]:
         found = read(nodes)
         actions.drain([T(5)], "admin: RMA 1")  # after the sweep read the scheduler
         return found

@@ -11,6 +11,7 @@ import pwd
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from dcops.errors import InputError, UnknownNameError
 from dcops.store import AuditLog, Store
 from scheduler.bridge import Bridge
 from scheduler.slurm.sync import sync_slurm
-from scheduler.spec import spec_from_dict
+from scheduler.spec import JobSpec, spec_from_dict
 from scheduler.tenants.contract import TenantContract
 from scheduler.tenants.store import create_tenant
 from tests.rig.slurm import SlurmCluster, wait_until
@@ -27,8 +28,8 @@ pytestmark = pytest.mark.slurm
 ROOTS = Path("/tmp/dcops-tenants")
 
 
-def _tenant(name: str, **over: object) -> TenantContract:
-    values: dict[str, object] = {
+def _tenant(name: str, **over: Any) -> TenantContract:
+    values: dict[str, Any] = {
         "name": name,
         "slurm_account": name,
         "slurm_qos": "normal",
@@ -40,7 +41,7 @@ def _tenant(name: str, **over: object) -> TenantContract:
         "output_roots": (str(ROOTS / name),),
     }
     values.update(over)
-    return TenantContract(**values)  # type: ignore[arg-type]
+    return TenantContract(**values)
 
 
 def _output_root(name: str) -> None:
@@ -86,7 +87,7 @@ def bridge(
         store.close()
 
 
-def _spec(name: str, nodes: int, gpus: int, script: str = "sleep 60\n") -> object:
+def _spec(name: str, nodes: int, gpus: int, script: str = "sleep 60\n") -> JobSpec:
     return spec_from_dict(
         {
             "name": name,
@@ -106,7 +107,7 @@ def test_tenant_job_runs_as_its_user_and_is_invisible_to_others(
 ) -> None:
     service, a, b = bridge
     spec = _spec("isolated", 2, 4, "echo ran-as=$(id -un) account=$SLURM_JOB_ACCOUNT; sleep 60\n")
-    record = service.submit(a, spec, "slurm-cli")  # type: ignore[arg-type]
+    record = service.submit(a, spec, "slurm-cli")
     assert record.gpus == 8 and record.backend_job_id
     assert "#SBATCH --account=tenant-a" in record.rendering
     assert wait_until(lambda: service.status(a, record.job_id).state == "running", timeout_s=30)
@@ -136,7 +137,7 @@ def test_tenant_job_runs_as_its_user_and_is_invisible_to_others(
     # Over quota: refused by the bridge before Slurm sees anything.
     before = slurm_cluster.run(["squeue", "-h", "-A", "tenant-a", "-o", "%i"]).stdout.split()
     with pytest.raises(InputError, match="exceeds tenant 'tenant-a' quota of 8"):
-        service.submit(a, _spec("too-big", 1, 4), "slurm-cli")  # type: ignore[arg-type]
+        service.submit(a, _spec("too-big", 1, 4), "slurm-cli")
     after = slurm_cluster.run(["squeue", "-h", "-A", "tenant-a", "-o", "%i"]).stdout.split()
     assert before == after
     refused = [r for r in service.audit.records(action="job.submit") if r.outcome == "refused"]
@@ -145,7 +146,7 @@ def test_tenant_job_runs_as_its_user_and_is_invisible_to_others(
     service.cancel(a, record.job_id)
     assert wait_until(lambda: not backend.status(a, job_id).active, timeout_s=30)
     assert service.status(a, record.job_id).state == "cancelled"
-    assert service.submit(a, _spec("after-cancel", 1, 4), "slurm-cli").gpus == 4  # type: ignore[arg-type]
+    assert service.submit(a, _spec("after-cancel", 1, 4), "slurm-cli").gpus == 4
 
 
 def test_raw_sbatch_over_quota_pends_with_assoc_grp_gres(
@@ -185,7 +186,7 @@ def test_slurmrestd_submits_and_lists_as_the_tenant(
     bridge: tuple[Bridge, TenantContract, TenantContract],
 ) -> None:
     service, a, b = bridge
-    record = service.submit(a, _spec("via-rest", 1, 4), "slurm-rest")  # type: ignore[arg-type]
+    record = service.submit(a, _spec("via-rest", 1, 4), "slurm-rest")
     rest = service.backend("slurm-rest")
     assert getattr(rest, "_version", None) == "0.0.38"
     assert record.backend_job_id is not None

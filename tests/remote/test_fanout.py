@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
+from typing import TypedDict
 
 import pytest
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.timeout(30)
 class ScriptedRunner:
     """A runner whose hosts answer, fail or hang as told; counts concurrency."""
 
-    def __init__(self, hang: set[str] = frozenset(), fail: set[str] = frozenset()) -> None:
+    def __init__(self, hang: Set[str] = frozenset(), fail: Set[str] = frozenset()) -> None:
         self.hang, self.fail = hang, fail
         self.lock = threading.Lock()
         self.active = 0
@@ -119,8 +120,16 @@ def test_with_local_runner_real_processes() -> None:
     assert all(isinstance(r, CommandResult) and r.ok for r in results.values())
 
 
+class _Limits(TypedDict, total=False):
+    """run_many's limits, each one given or left at its default."""
+
+    timeout_s: float
+    concurrency: int
+    deadline_s: float
+
+
 @pytest.mark.parametrize(("kwargs"), [{"concurrency": 0}, {"timeout_s": 0}, {"deadline_s": -1.0}])
-def test_bad_limits(kwargs: dict[str, float]) -> None:
-    args: dict[str, float] = {"timeout_s": 5, **kwargs}
+def test_bad_limits(kwargs: _Limits) -> None:
+    args: _Limits = {"timeout_s": 5, **kwargs}
     with pytest.raises(ValueError):
-        run_many(ScriptedRunner(), ["a"], ["true"], **args)  # type: ignore[arg-type]
+        run_many(ScriptedRunner(), ["a"], ["true"], **args)

@@ -111,4 +111,4 @@ def test_signal_death_is_negative(runner: LocalRunner) -> None:
 @pytest.mark.parametrize("bad", ["echo hi", [], ["echo", 3]])
 def test_bad_argv_is_refused(runner: LocalRunner, bad: object) -> None:
     with pytest.raises((TypeError, ValueError)):
-        runner.run("here", bad, timeout_s=5)  # type: ignore[arg-type]
+        runner.run("here", bad, timeout_s=5)  # type: ignore[arg-type]  # deliberately not argv

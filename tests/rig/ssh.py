@@ -31,6 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,8 +58,8 @@ class SshdRig:
     closed_port: int
     settings: SshSettings
 
-    def settings_with(self, **changes: object) -> SshSettings:
-        return replace(self.settings, **changes)  # type: ignore[arg-type]
+    def settings_with(self, **changes: Any) -> SshSettings:
+        return replace(self.settings, **changes)
 
     def connection_pids(self) -> list[int]:
         """The per-connection sshd processes (children of the listener)."""

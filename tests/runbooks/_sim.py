@@ -27,6 +27,12 @@ class SimRig:
     ctx: EngineContext
     scenario: Path
 
+    @property
+    def node_actions(self) -> NodeActions:
+        """The scheduler the engine acts through (``ctx.node_actions``; a rig always has one)."""
+        assert self.ctx.node_actions is not None
+        return self.ctx.node_actions
+
     def approve(self, action_id: str) -> Any:
         """What ``dcops actions approve`` does, in another 'process' (its own store and fleet)."""
         with Store(self.tmp / "state.db") as other:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,22 +18,24 @@ BOOKS = load_library()
 T03, T07 = "sim-r01-t03", "sim-r01-t07"
 
 
-def _waiting(run: dict) -> str:
+def _waiting(run: dict[str, Any]) -> str:
     assert run["status"] == "waiting_approval", run["message"]
-    return next(s["action_id"] for s in run["steps"] if s["status"] == "waiting_approval")
+    action_id = next(s["action_id"] for s in run["steps"] if s["status"] == "waiting_approval")
+    assert isinstance(action_id, str)
+    return action_id
 
 
 def test_xid_79_tray_waits_for_approval_then_reboots_and_returns(tmp_path: Path) -> None:
     rig = sim_rig(tmp_path)
     run = start(rig.ctx, BOOKS["xid-79-reboot"], T03, why="sweep: XID 79")
     assert [s["status"] for s in run["steps"][:3]] == ["done", "done", "waiting_approval"]
-    assert rig.ctx.node_actions.states([T03])[T03].drain  # drained before the reboot
+    assert rig.node_actions.states([T03])[T03].drain  # drained before the reboot
     assert rig.approve(_waiting(run)).status.value == "done"
     run = drive(rig.ctx, run["run_id"])
     assert run["status"] == "done", run["message"]
     wait = next(s for s in run["steps"] if s["name"] == "wait-up")
     assert wait["evidence"]["waited_s"] >= 200  # the reboot took its (virtual) minutes
-    assert rig.ctx.node_actions.states([T03])[T03].in_service
+    assert rig.node_actions.states([T03])[T03].in_service
     assert not rig.world.fleet.probe.read(T03).gpus[1].lost
     assert drive(rig.ctx, run["run_id"])["status"] == "done"  # resume of a finished run: no-op
     assert rig.ctx.audit.verify().ok
@@ -47,7 +50,7 @@ def test_uncorrectable_ecc_tray_escalates_with_its_evidence_bundle(tmp_path: Pat
     check = next(s for s in run["steps"] if s["name"] == "check")
     assert check["status"] == "failed" and "uncorrectable" in check["outcome"]
     assert next(s for s in run["steps"] if s["name"] == "resume")["status"] == "pending"
-    assert rig.ctx.node_actions.states([T07])[T07].drain  # left out of service
+    assert rig.node_actions.states([T07])[T07].drain  # left out of service
     (ticket,) = (tmp_path / "tickets").glob("*.json")
     data = json.loads(ticket.read_text())
     assert data["node"] == T07 and data["runbook"] == "gpu-reset"
@@ -96,7 +99,7 @@ def test_recommend_autonomy_runs_nothing(tmp_path: Path) -> None:
     run = start(rig.ctx, BOOKS["xid-79-reboot"], T03, autonomy="recommend")
     assert run["status"] == "recommended"
     assert all(s["status"] == "pending" for s in run["steps"])
-    assert not rig.ctx.node_actions.states([T03])[T03].drain
+    assert not rig.node_actions.states([T03])[T03].drain
 
 
 def test_a_crash_inside_a_non_idempotent_step_asks_before_running_it_again(
@@ -166,7 +169,7 @@ def test_row_remap_and_nvlink_runbooks_end_to_end(tmp_path: Path) -> None:
     link = start(rig.ctx, BOOKS["nvlink5-errors"], "sim-r01-t11", values={"gpu": 2})
     assert remap["status"] == "done" and link["status"] == "done", (remap, link)
     assert not rig.world.fleet.probe.read("sim-r01-t04").gpus[1].remapped_rows_pending
-    assert rig.ctx.node_actions.states(["sim-r01-t11"])["sim-r01-t11"].in_service
+    assert rig.node_actions.states(["sim-r01-t11"])["sim-r01-t11"].in_service
 
 
 def test_return_to_service_after_a_repair(tmp_path: Path) -> None:
@@ -175,10 +178,10 @@ def test_return_to_service_after_a_repair(tmp_path: Path) -> None:
     rig.world.fleet.repair(T07)  # the GPU was swapped
     run = start(rig.ctx, BOOKS["return-to-service"], T07)
     assert [s["status"] for s in run["steps"][:3]] == ["done", "done", "done"]  # checks, burn-in
-    assert rig.ctx.node_actions.states([T07])[T07].drain  # still out until approved
+    assert rig.node_actions.states([T07])[T07].drain  # still out until approved
     rig.approve(_waiting(run))
     done = drive(rig.ctx, run["run_id"])
-    assert done["status"] == "done" and rig.ctx.node_actions.states([T07])[T07].in_service
+    assert done["status"] == "done" and rig.node_actions.states([T07])[T07].in_service
 
 
 def test_an_expired_approval_fails_the_step_and_escalates(tmp_path: Path) -> None:
@@ -234,8 +237,8 @@ def test_the_simulator_answers_every_command_of_the_library(tmp_path: Path) -> N
                 assert result.returncode in (0, 3), (argv, result.stderr)
     from runbooks.commands import COLLECT_ARGV
 
-    for argv in COLLECT_ARGV.values():  # every collect item, used by the library or not
-        assert rig.world.fleet.runner.run(node, argv, timeout_s=30).returncode == 0, argv
+    for item_argv in COLLECT_ARGV.values():  # every collect item, used by the library or not
+        assert rig.world.fleet.runner.run(node, item_argv, timeout_s=30).returncode == 0, item_argv
     assert len(seen) >= 12
     # and the reboot: answered, then the node is away for its boot time
     assert rig.world.fleet.runner.run(node, ["systemctl", "reboot"], timeout_s=30).ok
@@ -251,7 +254,7 @@ def test_fleet_limit_refuses_a_run_past_max_fleet_until_one_finishes(tmp_path: P
     with pytest.raises(RefusedError, match=r"2 runbook runs in flight .*max_fleet = 2"):
         start(rig.ctx, BOOKS["xid-79-reboot"], "sim-r01-t09")
     assert get_run(rig.store, first["run_id"])["status"] == "waiting_approval"  # untouched
-    assert not rig.ctx.node_actions.states(["sim-r01-t09"])["sim-r01-t09"].drain
+    assert not rig.node_actions.states(["sim-r01-t09"])["sim-r01-t09"].drain
     rows = rig.store.conn.execute("SELECT COUNT(*) FROM runbook_runs").fetchone()[0]
     assert rows == 2  # the refused run left nothing behind
     # a recommendation touches nothing, so it is not counted against the fleet

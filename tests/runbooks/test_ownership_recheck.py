@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,9 +18,11 @@ T03, T07 = "sim-r01-t03", "sim-r01-t07"
 RMA = "admin: RMA 4711, hands off"
 
 
-def _waiting(run: dict) -> str:
+def _waiting(run: dict[str, Any]) -> str:
     assert run["status"] == "waiting_approval", run["message"]
-    return next(s["action_id"] for s in run["steps"] if s["status"] == "waiting_approval")
+    action_id = next(s["action_id"] for s in run["steps"] if s["status"] == "waiting_approval")
+    assert isinstance(action_id, str)
+    return action_id
 
 
 def test_approved_reboot_of_a_node_an_operator_took_over_is_refused_and_audited(
@@ -28,7 +31,7 @@ def test_approved_reboot_of_a_node_an_operator_took_over_is_refused_and_audited(
     rig = sim_rig(tmp_path)
     run = start(rig.ctx, BOOKS["xid-79-reboot"], T03, why="sweep: XID 79")
     action = _waiting(run)  # the reboot waits for its approval, the node drained by the run
-    rig.ctx.node_actions.drain(T03, RMA)  # an operator takes the node over meanwhile
+    rig.node_actions.drain(T03, RMA)  # an operator takes the node over meanwhile
     approved = rig.approve(action)
     assert approved.status.value == "skipped" and "ownership changed" in approved.message
     assert not rig.world.maintenance.booting_until  # nothing was rebooted
@@ -38,7 +41,7 @@ def test_approved_reboot_of_a_node_an_operator_took_over_is_refused_and_audited(
     assert reboot["status"] == "refused" and "refused" in reboot["outcome"]
     assert done["status"] == "aborted" and "refused" in done["message"]
     assert {s["name"]: s["status"] for s in done["steps"]}["resume"] == "pending"
-    state = rig.ctx.node_actions.states([T03])[T03]
+    state = rig.node_actions.states([T03])[T03]
     assert state.drain and state.reason == RMA  # left to its new owner
     audit = rig.ctx.audit
     assert any(r.outcome == "skipped" and r.action == "reboot" for r in audit.records())
@@ -58,8 +61,8 @@ def test_takeover_after_an_approval_gate_refuses_the_next_acting_step(tmp_path: 
             return
         run = get_run(rig.store, seen[0])
         collected = any(s["name"] == "collect" and s["status"] == "done" for s in run["steps"])
-        if collected and rig.ctx.node_actions.states([T03])[T03].reason != RMA:
-            rig.ctx.node_actions.drain(T03, RMA)
+        if collected and rig.node_actions.states([T03])[T03].reason != RMA:
+            rig.node_actions.drain(T03, RMA)
 
     run = start(rig.ctx, BOOKS["xid-79-reboot"], T03, autonomy="recommend")
     seen.append(run["run_id"])
@@ -77,11 +80,11 @@ def test_takeover_after_an_approval_gate_refuses_the_next_acting_step(tmp_path: 
 
 def test_a_runbook_never_acts_on_a_node_someone_else_drained(tmp_path: Path) -> None:
     rig = sim_rig(tmp_path, levels=("runbook:gpu_reset=act",))
-    rig.ctx.node_actions.drain(T07, RMA)
+    rig.node_actions.drain(T07, RMA)
     run = start(rig.ctx, BOOKS["gpu-reset"], T07, values={"gpu": 2})
     assert run["status"] == "aborted"
     assert run["steps"][0]["status"] == "refused" and "someone else" in run["steps"][0]["outcome"]
-    assert rig.ctx.node_actions.states([T07])[T07].reason == RMA
+    assert rig.node_actions.states([T07])[T07].reason == RMA
 
 
 def test_gpu_reset_without_a_gpu_index_is_refused_before_anything_runs(tmp_path: Path) -> None:
@@ -94,7 +97,7 @@ def test_gpu_reset_without_a_gpu_index_is_refused_before_anything_runs(tmp_path:
     with pytest.raises(InputError, match="GPU index"):
         start(rig.ctx, BOOKS["gpu-reset"], T07, values={"gpu": "all"})
     assert rig.store.conn.execute("SELECT COUNT(*) FROM runbook_runs").fetchone()[0] == 0
-    assert rig.ctx.node_actions.states([T07])[T07].in_service  # nothing drained
+    assert rig.node_actions.states([T07])[T07].in_service  # nothing drained
     lines = plan(BOOKS["gpu-reset"], T07, {"gpu": 5})
     reset = next(line for line in lines if line["name"] == "reset")
     assert reset["commands"][0]["argv"] == ["nvidia-smi", "-r", "-i", "5"]

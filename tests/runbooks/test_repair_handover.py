@@ -20,7 +20,7 @@ def test_escalated_run_hands_the_node_to_repair_and_only_return_to_service_bring
     rig = sim_rig(tmp_path, levels=("runbook:gpu_reset=act",))
     run = start(rig.ctx, BOOKS["gpu-reset"], T07, values={"gpu": 2})
     assert run["status"] == "escalated" and "handed to repair" in run["message"]
-    state = rig.ctx.node_actions.states([T07])[T07]
+    state = rig.node_actions.states([T07])[T07]
     assert state.drain and state.reason.startswith("dcops: repair: ticket-")
     assert run["run_id"] in state.reason
 
@@ -31,7 +31,7 @@ def test_escalated_run_hands_the_node_to_repair_and_only_return_to_service_bring
         )
         [result] = rig.ctx.actuator.submit([request], apply=True)
         assert result.status.value == "skipped" and "taken out by repair" in result.message
-    assert rig.ctx.node_actions.states([T07])[T07].drain
+    assert rig.node_actions.states([T07])[T07].drain
 
     # capacity: out, owner repair, with the ticket as its reason
     facts = TrayFacts(
@@ -49,7 +49,7 @@ def test_escalated_run_hands_the_node_to_repair_and_only_return_to_service_bring
     action = next(s["action_id"] for s in back["steps"] if s["status"] == "waiting_approval")
     rig.approve(action)
     assert drive(rig.ctx, back["run_id"])["status"] == "done"
-    assert rig.ctx.node_actions.states([T07])[T07].in_service
+    assert rig.node_actions.states([T07])[T07].in_service
     assert rig.ctx.audit.verify().ok
     handovers = [r for r in rig.ctx.audit.records() if r.action == "handover"]
     assert [r.outcome for r in handovers] == ["started", "ok"]
@@ -57,8 +57,8 @@ def test_escalated_run_hands_the_node_to_repair_and_only_return_to_service_bring
 
 def test_no_handover_when_an_operator_took_the_node_over(tmp_path: Path) -> None:
     rig = sim_rig(tmp_path, levels=("runbook:gpu_reset=act",))
-    rig.ctx.node_actions.drain(T07, "admin: mine")
+    rig.node_actions.drain(T07, "admin: mine")
     run = start(rig.ctx, BOOKS["gpu-reset"], T07, values={"gpu": 2})
     assert run["status"] == "aborted"
-    assert rig.ctx.node_actions.states([T07])[T07].reason == "admin: mine"
+    assert rig.node_actions.states([T07])[T07].reason == "admin: mine"
     assert not [r for r in rig.ctx.audit.records() if r.action == "handover"]

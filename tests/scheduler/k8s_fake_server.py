@@ -174,6 +174,7 @@ class FakeKubeServer:
     def url(self) -> str:
         assert self._httpd is not None
         host, port = self._httpd.server_address[:2]
+        assert isinstance(host, str)  # bound to 127.0.0.1
         return f"http://{host}:{port}"
 
     def start(self) -> FakeKubeServer:
@@ -376,7 +377,7 @@ class FakeKubeServer:
             raise ApiError(
                 409, "Conflict", "the object has been modified; please apply your changes"
             )
-        merged = _merge_patch(current, req.body)
+        merged: Obj = _merge_patch(current, req.body)
         merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         self._check_strict(merged, req)
         if dry:

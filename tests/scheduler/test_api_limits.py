@@ -12,7 +12,7 @@ from scheduler.api.app import ApiSettings
 from tests.scheduler.test_api_support import ApiRig, build_rig, client, job_doc, rig  # noqa: F401
 
 
-def _submit(client: Any, rig: ApiRig, tenant: str = "acme", **over: Any) -> Any:  # noqa: F811
+def _submit(client: Any, rig: ApiRig, tenant: str = "acme", /, **over: Any) -> Any:  # noqa: F811
     return client.post("/v1/jobs", headers=rig.auth(tenant), json=job_doc(**over))
 
 

@@ -32,7 +32,7 @@ def served(tmp_path: Path) -> Iterator[tuple[ApiRig, str]]:
         yield rig, url
 
 
-def raw(url: str, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[int, Any]:
+def raw(url: str, method: str, path: str, body: bytes = b"", /, **headers: str) -> tuple[int, Any]:
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
     try:
@@ -95,7 +95,9 @@ def test_tenant_cli_client_against_real_server(
     assert env_client is not None and env_client.list_jobs() == []
     monkeypatch.setenv("DCOPS_TOKEN", "dct_0000000000000000.bad")
     with pytest.raises(InputError, match="unauthorized"):
-        client_from_options(None, None).list_jobs()  # type: ignore[union-attr]
+        bad_env_client = client_from_options(None, None)
+        assert bad_env_client is not None
+        bad_env_client.list_jobs()
 
 
 def test_client_refuses_clear_text_to_remote_hosts_and_needs_a_token(

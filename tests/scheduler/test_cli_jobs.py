@@ -168,11 +168,12 @@ def test_render_check_refuses_an_invalid_manifest(
     files: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import scheduler.render
-    from scheduler.kubernetes.render import render_kubernetes
+    from scheduler.kubernetes.render import KubernetesSite, Manifest, render_kubernetes
+    from scheduler.tenants.contract import AdmittedJob
 
-    def broken(job: object, site: object = None) -> list[dict[str, object]]:
-        manifests = render_kubernetes(job, site)  # type: ignore[arg-type]
-        manifests[0]["spec"]["channel"]["allocationMode"] = "Most"  # type: ignore[index]
+    def broken(job: AdmittedJob, site: KubernetesSite | None = None) -> list[Manifest]:
+        manifests = render_kubernetes(job, site)
+        manifests[0]["spec"]["channel"]["allocationMode"] = "Most"
         return manifests
 
     monkeypatch.setattr(scheduler.render, "render_kubernetes", broken)

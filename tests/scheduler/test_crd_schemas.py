@@ -245,7 +245,7 @@ def test_scope_is_checked() -> None:
 
 
 def test_a_workload_validates_and_a_broken_one_does_not() -> None:
-    workload = {
+    workload: dict[str, Any] = {
         "apiVersion": "kueue.x-k8s.io/v1beta2",
         "kind": "Workload",
         "metadata": {"name": "job-train-1a2b3", "namespace": "tenant-acme"},

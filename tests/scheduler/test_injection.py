@@ -158,7 +158,7 @@ def test_slurm_cli_passes_every_option_on_the_sbatch_command_line(
 
 _LINES = st.one_of(
     st.sampled_from(["#SBATCH -A x", "#SLURM --qos=y", "# c \\", "", "  ", "#!/bin/sh", "\t#x"]),
-    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20),
+    st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=20),
 )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -295,6 +295,7 @@ def test_watch_survives_410_by_relisting(
     server.gone_as_http = gone_as_http
     backend.submit(admitted(tenant, name="a"))
     events = backend.watch_jobs(tenant, timeout_s=2, deadline_s=20)
+    assert isinstance(events, Generator)  # closed below to end the watch
     first = next(events)
     assert (first.type, first.status.backend_job_id, first.relisted) == ("ADDED", "a", False)
     backend.submit(admitted(tenant, name="b"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -213,6 +214,7 @@ def test_errors_and_bad_documents() -> None:
     doc = _load("slurmrestd/25.11/0.0.44/slurm-jwt-expired-token.json")
     assert parse_jobs(doc) == []
     assert response_errors(doc) == ["Unable to query jobs: Protocol authentication error"]
+    bad: Sequence[object] | Mapping[str, object]
     for bad in ([], {"jobs": "x"}, {"jobs": [1]}, {"nodes": None}):
         with pytest.raises(SchedulerError):
             parse_jobs(bad) if "nodes" not in bad else parse_nodes(bad)

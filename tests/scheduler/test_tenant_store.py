@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from dcops.errors import InputError, UnknownNameError
+from dcops.errors import AuthenticationError, InputError, UnknownNameError
 from dcops.store import AuditLog, Store
 from scheduler.tenants.contract import TenantContract
 from scheduler.tenants.store import (
@@ -19,7 +20,6 @@ from scheduler.tenants.store import (
     set_quota,
 )
 from scheduler.tenants.tokens import (
-    AuthenticationError,
     authenticate,
     issue_token,
     list_tokens,
@@ -96,10 +96,10 @@ def test_token_authenticates_its_tenant_and_secret_is_never_stored(
     ],
 )
 def test_wrong_tokens_are_refused_without_echoing_them(
-    store: Store, audit: AuditLog, acme: TenantContract, mangle: object
+    store: Store, audit: AuditLog, acme: TenantContract, mangle: Callable[[str], str]
 ) -> None:
     issued = issue_token(store, "acme", audit)
-    bad = mangle(issued.token)  # type: ignore[operator]
+    bad = mangle(issued.token)
     with pytest.raises(AuthenticationError) as err:
         authenticate(store, bad)
     assert issued.token.split(".", 1)[1] not in str(err.value)

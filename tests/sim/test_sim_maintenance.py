@@ -6,7 +6,7 @@ import pytest
 
 from dcops.errors import CommandTimeout, ConnectError
 from dcops.sim import SimFleet
-from dcops.sim.maintenance import REBOOT_S, install, restore_world, world_state
+from dcops.sim.maintenance import REBOOT_S, Maintenance, install, restore_world, world_state
 
 SCENARIO = {
     "racks": 1,
@@ -21,7 +21,7 @@ SCENARIO = {
 }
 
 
-def _fleet() -> tuple[SimFleet, object]:
+def _fleet() -> tuple[SimFleet, Maintenance]:
     fleet = SimFleet.from_dict(SCENARIO)
     return fleet, install(fleet)
 
@@ -33,10 +33,10 @@ def test_reboot_takes_time_and_brings_the_lost_gpu_back() -> None:
     assert fleet.runner.run(node, ["systemctl", "reboot"], timeout_s=5).returncode == 0
     with pytest.raises(ConnectError):
         fleet.runner.run(node, ["true"], timeout_s=5)
-    m.sleep(REBOOT_S / 2)  # type: ignore[attr-defined]
+    m.sleep(REBOOT_S / 2)
     with pytest.raises(ConnectError):
         fleet.runner.run(node, ["true"], timeout_s=5)
-    m.sleep(REBOOT_S)  # type: ignore[attr-defined]
+    m.sleep(REBOOT_S)
     assert fleet.runner.run(node, ["true"], timeout_s=5).ok
     assert not fleet.probe.read(node).gpus[2].lost
 
@@ -49,7 +49,7 @@ def test_uncorrectable_ecc_survives_reboot_and_reset() -> None:
     gpu = fleet.probe.read(node).gpus[0]
     assert gpu.ecc_uncorrectable == 2 and not gpu.xids
     fleet.runner.run(node, ["reboot"], timeout_s=5)
-    m.sleep(REBOOT_S + 1)  # type: ignore[attr-defined]
+    m.sleep(REBOOT_S + 1)
     assert fleet.probe.read(node).gpus[0].ecc_uncorrectable == 2
 
 
@@ -77,11 +77,11 @@ def test_reset_applies_pending_remap_and_services_answer() -> None:
 def test_world_state_round_trips_into_a_fresh_fleet() -> None:
     fleet, m = _fleet()
     fleet.runner.run("sim-r01-t01", ["systemctl", "reboot"], timeout_s=5)
-    state = world_state(fleet, m)  # type: ignore[arg-type]
+    state = world_state(fleet, m)
     again, m2 = _fleet()
-    restore_world(again, m2, state)  # type: ignore[arg-type]
+    restore_world(again, m2, state)
     with pytest.raises(ConnectError):
         again.runner.run("sim-r01-t01", ["true"], timeout_s=5)
-    m2.sleep(REBOOT_S + 1)  # type: ignore[attr-defined]
+    m2.sleep(REBOOT_S + 1)
     assert not again.probe.read("sim-r01-t01").gpus[2].lost
     assert again.probe.read("sim-r01-t02").gpus[0].ecc_uncorrectable == 2

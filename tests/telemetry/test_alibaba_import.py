@@ -79,7 +79,9 @@ def test_small_file_maps_every_field(tmp_path: Path) -> None:
     assert set(by_id["backend"]) == {"trace:alibaba-gpu-2023"}
     assert set(by_id["source"]) == {"alibaba-gpu-2023"}
     assert set(by_id["tenant"]) == {"acme"}
-    extra = json.loads(by_id.loc["pod-b", "extra"])
+    raw_extra = by_id.loc["pod-b", "extra"]
+    assert isinstance(raw_extra, str)
+    extra = json.loads(raw_extra)
     assert extra == {
         "cpu_milli": 88000,
         "memory_mib": 327680,

@@ -11,8 +11,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import click
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from dcops.cli.telemetry_collect import collect, map_jobs
 from dcops.errors import InputError
@@ -23,10 +24,10 @@ from tests.conftest import REPO, shared_fixture
 DEMO = str(REPO / "examples" / "scenarios" / "demo.yaml")
 
 
-def invoke(command: object, args: list[str], data_dir: Path) -> object:
+def invoke(command: click.Command, args: list[str], data_dir: Path) -> Result:
     runner = CliRunner()
     return runner.invoke(
-        command,  # type: ignore[arg-type]
+        command,
         args,
         obj={"overrides": {"data_dir": str(data_dir)}},
         catch_exceptions=True,
@@ -37,8 +38,8 @@ def test_collect_once(tmp_path: Path) -> None:
     result = invoke(
         collect, ["--sim", DEMO, "--nodes", "sim-r01-t[01-03]", "--once", "--json"], tmp_path
     )
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    data = json.loads(result.output)  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
     assert (data["ticks"], data["rows"], data["errors"]) == (1, 12, {})
     assert sample_store(tmp_path).read().num_rows == 12
 
@@ -46,14 +47,14 @@ def test_collect_once(tmp_path: Path) -> None:
 def test_collect_duration_on_the_virtual_clock(tmp_path: Path) -> None:
     args = ["--sim", DEMO, "--nodes", "sim-r01-t01", "--duration", "120", "--interval", "30"]
     result = invoke(collect, [*args, "--json"], tmp_path)
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    assert json.loads(result.output)["ticks"] == 4  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["ticks"] == 4
 
 
 def test_collect_unreachable_node_exits_1(tmp_path: Path) -> None:
     result = invoke(collect, ["--sim", DEMO, "--nodes", "sim-r01-t[16-17]", "--once"], tmp_path)
-    assert result.exit_code == 1  # type: ignore[attr-defined]
-    assert "sim-r01-t17" in result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 1
+    assert "sim-r01-t17" in result.output
     assert set(sample_store(tmp_path).read().column("node").to_pylist()) == {"sim-r01-t16"}
 
 
@@ -66,27 +67,27 @@ def test_map_jobs_from_files(tmp_path: Path) -> None:
         ["--from", "slurm-json", str(squeue), "--tenants", str(tenants), "--json"],
         tmp_path,
     )
-    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
-    assert len(json.loads(result.output)["allocations"]) == 12  # type: ignore[attr-defined]
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["allocations"]) == 12
     stored = read_allocations(allocation_store(tmp_path))
     assert {(a.job_id, a.tenant) for a in stored} == {("6371", "bio-lab")}
     pods = tmp_path / "pods.json"
     pods.write_text(json.dumps({"items": []}))
-    assert invoke(map_jobs, ["--from", "pods", str(pods)], tmp_path).exit_code == 0  # type: ignore[attr-defined]
+    assert invoke(map_jobs, ["--from", "pods", str(pods)], tmp_path).exit_code == 0
 
 
 def test_map_jobs_bad_input(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     result = invoke(map_jobs, ["--from", "slurm-json", str(bad)], tmp_path)
-    assert isinstance(result.exception, InputError)  # type: ignore[attr-defined]
-    assert invoke(map_jobs, ["--from", "pods"], tmp_path).exit_code == 2  # type: ignore[attr-defined]
+    assert isinstance(result.exception, InputError)
+    assert invoke(map_jobs, ["--from", "pods"], tmp_path).exit_code == 2
     tenants = tmp_path / "t.json"
     tenants.write_text("[1, 2]")
     ok = tmp_path / "pods.json"
     ok.write_text('{"items": []}')
     result = invoke(map_jobs, ["--from", "pods", str(ok), "--tenants", str(tenants)], tmp_path)
-    assert isinstance(result.exception, InputError)  # type: ignore[attr-defined]
+    assert isinstance(result.exception, InputError)
 
 
 @pytest.mark.slow

@@ -9,7 +9,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-import telemetry.store as store_mod
 from dcops.errors import InputError, StoreError
 from telemetry.ingest import import_jobs
 from telemetry.jobs import COLUMNS, JobRecord, empty_jobs_frame, jobs_frame
@@ -115,7 +114,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_partial_file(
         Path(where).write_bytes(b"PAR1 half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store_mod.pq, "write_table", half_write)
+    monkeypatch.setattr("telemetry.store.pq.write_table", half_write)
     with pytest.raises(StoreError, match="No space left"):
         store.replace("alibaba-gpu-2023", jobs_frame(records(n=5)))
     assert [p.name for p in store.root.iterdir()] == ["alibaba-gpu-2023.parquet"]

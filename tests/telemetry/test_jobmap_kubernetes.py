@@ -66,7 +66,8 @@ def test_pods_give_node_level_allocations() -> None:
     assert {a.source for a in allocations} == {"kubernetes"}
     assert all(a.start_s == START for a in allocations)
     # One job on the node now: every GPU of it is that job's; nothing else is claimed.
-    assert holder(allocations, "gb200-r01-t01", 2, START + 7200).job_id == "team-a/llm"  # type: ignore[union-attr]
+    held = holder(allocations, "gb200-r01-t01", 2, START + 7200)
+    assert held is not None and held.job_id == "team-a/llm"
 
 
 def test_python_client_spelling() -> None:

@@ -303,11 +303,11 @@ def test_report_reproduces_the_alibaba_trace_counts() -> None:
     assert out.jobs == 8152
     assert round(out.gpus_requested * 1000) == sum(gpu_milli.values()) == 6_086_800
     for phase, state in PHASE_TO_STATE.items():
-        row = out.state(state)
-        assert row.jobs == pods[phase]
-        assert row.share == pytest.approx(pods[phase] / 8152)
-        assert round(row.gpus_requested * 1000) == gpu_milli[phase]
-        assert row.gpu_hours == pytest.approx(gpu_seconds_milli[phase] / 1000 / 3600)
+        got = out.state(state)
+        assert got.jobs == pods[phase]
+        assert got.share == pytest.approx(pods[phase] / 8152)
+        assert round(got.gpus_requested * 1000) == gpu_milli[phase]
+        assert got.gpu_hours == pytest.approx(gpu_seconds_milli[phase] / 1000 / 3600)
     for state in set(STATES) - set(PHASE_TO_STATE.values()):
         assert out.state(state).jobs == 0
     # Pending pods were never scheduled: no runtime, no GPU-hours, no node-days.
