@@ -25,7 +25,8 @@ healthy GPUs, domain state, segments ``promisable`` / ``free_now`` for sizes
 The two reports are checked equal (per rack counts, segments, owners of the out
 trays) before any time is printed. Each side runs ``--repeat`` times; the
 median is reported. Run: ``python bench/bench_capacity.py [--racks 1000]``.
-The last line is ``RESULT capacity ...``.
+It ends with one ``RESULT`` line per query (:mod:`_result`): the report and the
+fits-now plan, each against pandas.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _result import result  # noqa: E402
 
 from capacity.plan import OutTray, RackSupply, Request, plan, repair_order  # noqa: E402
 from capacity.report import DEFAULT_SEGMENT_SIZES, build_report  # noqa: E402
@@ -285,7 +287,10 @@ def main() -> None:
     ap.add_argument("--racks", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="50 racks, 1 repeat (seconds)")
     args = ap.parse_args()
+    if args.quick:
+        args.racks, args.repeat = 50, 1
     rows = fleet(args.racks, args.seed)
     print(f"fleet: {args.racks} racks, {len(rows)} trays", flush=True)
 
@@ -312,12 +317,8 @@ def main() -> None:
     ratio = p_plan_s / d_plan_s
     print(f"{'plan (pandas: fits-now only)':<28}{d_plan_s:>10.4f}{p_plan_s:>10.4f}{ratio:>14.2f}")
     print(f"{'plan (with repairs)':<28}{d_big_s:>10.4f}{'-':>10}{'-':>14}")
-    print(
-        f"RESULT capacity racks={args.racks} trays={len(rows)} report_dcops_s={d_report_s:.3f} "
-        f"report_pandas_s={p_report_s:.3f} report_ratio={p_report_s / d_report_s:.2f} "
-        f"plan_dcops_s={d_plan_s:.4f} plan_pandas_s={p_plan_s:.4f} "
-        f"plan_repairs_dcops_s={d_big_s:.4f}"
-    )
+    result("capacity_report", d_report_s, p_report_s, "s", "lower")
+    result("capacity_plan_fits_now", d_plan_s, p_plan_s, "s", "lower")
 
 
 if __name__ == "__main__":

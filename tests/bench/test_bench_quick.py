@@ -25,6 +25,7 @@ QUICK = [
     pytest.param("bench_sim.py", id="sim"),
     pytest.param("bench_cli.py", id="cli"),
     pytest.param("bench_runbooks.py", id="runbooks"),
+    pytest.param("bench_capacity.py", id="capacity"),
     pytest.param("bench_api.py", id="api", marks=pytest.mark.slow),
     pytest.param("bench_api_isolation.py", id="api_isolation", marks=pytest.mark.slow),
     pytest.param("bench_sweep.py", id="sweep", marks=[pytest.mark.ssh, pytest.mark.slow]),
