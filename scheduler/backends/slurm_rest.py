@@ -42,18 +42,11 @@ from scheduler.backends.base import (
     register_backend,
     total_gpus,
 )
-from scheduler.backends.slurm_cli import (
-    CommandRunner,
-    UserSwitch,
-    check_job_id,
-    first_line,
-    live_gpus,
-    owns,
-    read_job_logs,
-    subprocess_runner,
-    to_status,
-)
+from scheduler.backends.slurm_cli import CommandRunner, first_line, subprocess_runner
+from scheduler.slurm.jobs import check_job_id, live_gpus, owns, to_status
+from scheduler.slurm.logs import read_job_logs
 from scheduler.slurm.render import SlurmSite, SlurmSubmission, render_slurm
+from scheduler.slurm.users import UserSwitch
 from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 #: data_parser / openapi versions this backend speaks, oldest first.
