@@ -21,12 +21,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from dcops.errors import SchedulerError, UnknownNameError
+from dcops.measurements import CommandResult
+from dcops.ports import RemoteRunner
+from dcops.slurm.commands import DEFAULT_MAX_OUTPUT_BYTES, SlurmCommands, first_line
 from dcops.slurm.parse import SlurmJob, parse_jobs
 from scheduler.backends.base import (
     BackendFeature,
@@ -55,75 +56,13 @@ _STATES = SLURM_STATES
 # UserSwitch, check_job_id and read_job_logs live in scheduler.slurm; they are
 # exported here too because the pyslurm backend and bench_bridge import them from here.
 __all__ = [
-    "CommandRunner",
-    "RunResult",
     "SlurmCliBackend",
     "UserSwitch",
     "check_available",
     "check_job_id",
-    "first_line",
     "read_job_logs",
     "site_from_sbatch_version",
-    "subprocess_runner",
 ]
-
-
-@dataclass(frozen=True)
-class RunResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class CommandRunner(Protocol):
-    """Runs one argv (no shell) and returns its result; never raises for a non-zero exit."""
-
-    def __call__(
-        self,
-        argv: Sequence[str],
-        *,
-        input_text: str | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout_s: float = 60.0,
-    ) -> RunResult: ...
-
-
-def subprocess_runner(
-    argv: Sequence[str],
-    *,
-    input_text: str | None = None,
-    env: Mapping[str, str] | None = None,
-    cwd: str | None = None,
-    timeout_s: float = 60.0,
-) -> RunResult:
-    """The real runner: :func:`subprocess.run`, errors wrapped as SchedulerError."""
-    try:
-        proc = subprocess.run(
-            list(argv),
-            input=input_text,
-            env=None if env is None else dict(env),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise SchedulerError(f"{argv[0]}: command not found (is Slurm installed?)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise SchedulerError(f"{argv[0]}: no answer within {timeout_s:g} s") from exc
-    except OSError as exc:
-        raise SchedulerError(f"{argv[0]}: {exc.strerror or exc}") from exc
-    return RunResult(proc.returncode, proc.stdout, proc.stderr)
-
-
-def first_line(*texts: str) -> str:
-    for text in texts:
-        for line in text.splitlines():
-            if line.strip():
-                return line.strip()[:300]
-    return "no output"
 
 
 @register_backend("slurm-cli")
@@ -147,25 +86,27 @@ class SlurmCliBackend:
         *,
         slurm_conf: str | None = None,
         site: SlurmSite | None = None,
-        runner: CommandRunner | None = None,
+        runner: RemoteRunner | None = None,
         switch_user: str = "auto",
         timeout_s: float = 60.0,
         history_days: int = 7,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
     ) -> None:
+        """``runner``: what starts the commands (default: this machine's LocalRunner)."""
         self.slurm_conf = slurm_conf or os.environ.get("SLURM_CONF")
         self._site = site
-        self.run: CommandRunner = runner or subprocess_runner
+        self.commands = SlurmCommands(
+            slurm_conf=self.slurm_conf,
+            runner=runner,
+            timeout_s=timeout_s,
+            max_output_bytes=max_output_bytes,
+            drop_inherited_slurm=True,
+        )
         self.switch = UserSwitch(switch_user, self.slurm_conf)
         self.timeout_s = timeout_s
         self.history_days = history_days
 
     # --- plumbing ----------------------------------------------------------------------
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
-        if self.slurm_conf:
-            env["SLURM_CONF"] = self.slurm_conf
-        return env
 
     def _as_tenant(
         self,
@@ -174,17 +115,17 @@ class SlurmCliBackend:
         *,
         input_text: str | None = None,
         cwd: str = "/",
-    ) -> RunResult:
-        return self.run(
+    ) -> CommandResult:
+        return self.commands.run(
             self.switch.argv(tenant_user, argv),
-            input_text=input_text,
+            stdin=input_text,
             env=self.switch.env(tenant_user),
+            clean_env=True,
             cwd=cwd,
-            timeout_s=self.timeout_s,
         )
 
     def _query(self, argv: Sequence[str]) -> tuple[list[SlurmJob], list[Mapping[str, Any]]]:
-        result = self.run(argv, env=self._env(), cwd="/", timeout_s=self.timeout_s)
+        result = self.commands.run(argv, cwd="/")
         if result.returncode != 0:
             if "Invalid job id" in result.stderr:
                 return [], []
@@ -198,7 +139,7 @@ class SlurmCliBackend:
 
     def site(self) -> SlurmSite:
         if self._site is None:
-            result = self.run(["sbatch", "--version"], env=self._env(), timeout_s=self.timeout_s)
+            result = self.commands.run(["sbatch", "--version"])
             self._site = site_from_sbatch_version(result.stdout or result.stderr)
         return self._site
 
