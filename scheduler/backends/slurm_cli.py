@@ -1,6 +1,6 @@
 """``slurm-cli``: the scheduler port over Slurm's own commands, acting as the tenant.
 
-Identity model (documented in README "Scheduler bridge"):
+Identity model:
 
 * ``sbatch``, ``scancel`` and log reads run **as the tenant's Unix user**
   (``contract.unix_user``), so Slurm itself checks the account association and
