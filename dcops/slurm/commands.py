@@ -90,11 +90,6 @@ class SlurmCommands:
         self.max_output_bytes = max_output_bytes
         self.drop_inherited_slurm = drop_inherited_slurm
 
-    @property
-    def local(self) -> bool:
-        """True when commands start here (env, cwd and the cap go to the runner directly)."""
-        return isinstance(self.runner, LocalRunner)
-
     def variables(self, env: Mapping[str, str] | None = None) -> dict[str, str]:
         """The variables a command gets on top of what it inherits: SLURM_CONF, ours, the call's."""
         out = {"SLURM_CONF": self.slurm_conf} if self.slurm_conf else {}
