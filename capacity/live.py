@@ -1,8 +1,9 @@
 """Read what the live scheduler holds: Slurm's topology and version, Kubernetes node labels.
 
 Slurm is read with its own client (``scontrol --version``, ``scontrol show
-config``, ``scontrol show topology``) through the core's runner, so the same
-code reads a head node over SSH. What a version can hold:
+config``, ``scontrol show topology``) through the core's Slurm command runner
+(:class:`dcops.slurm.commands.SlurmCommands`), so the same code reads a head
+node over SSH. What a version can hold:
 
 * ``topology/tree`` (every version): leaf switches are compared with racks;
 * ``topology/block`` (23.11+): blocks are compared with racks;
@@ -18,6 +19,7 @@ from typing import Any
 
 from dcops.errors import BackendError, SchedulerError
 from dcops.ports import RemoteRunner
+from dcops.slurm.commands import SlurmCommands, first_line
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 
@@ -33,32 +35,33 @@ class SlurmTopology:
         return self.version >= (23, 11)
 
 
-def _run(runner: RemoteRunner, host: str, argv: list[str], env_conf: str | None) -> str:
-    full = ["env", f"SLURM_CONF={env_conf}", *argv] if env_conf else argv
+def _run(slurm: SlurmCommands, argv: list[str]) -> str:
     try:
-        result = runner.run(host, full, timeout_s=30.0)
+        result = slurm.run(argv)
+    except SchedulerError:
+        raise
     except BackendError as exc:
         raise SchedulerError(f"{' '.join(argv)}: {exc}") from exc
     if result.returncode != 0:
-        first = (result.stderr or result.stdout).strip().splitlines()
-        raise SchedulerError(f"{' '.join(argv)}: {first[0] if first else 'failed'}")
+        raise SchedulerError(f"{' '.join(argv)}: {first_line(result.stderr, result.stdout)}")
     return result.stdout
 
 
 def read_slurm_topology(
     runner: RemoteRunner, host: str = "localhost", slurm_conf: str | None = None
 ) -> SlurmTopology:
-    version_text = _run(runner, host, ["scontrol", "--version"], slurm_conf)
+    slurm = SlurmCommands(runner=runner, host=host, slurm_conf=slurm_conf, timeout_s=30.0)
+    version_text = _run(slurm, ["scontrol", "--version"])
     m = _VERSION.search(version_text)
     if not m:
         raise SchedulerError(f"cannot read the Slurm version from {version_text.strip()!r}")
-    config = _run(runner, host, ["scontrol", "show", "config"], slurm_conf)
+    config = _run(slurm, ["scontrol", "show", "config"])
     plugin = "topology/default"
     for line in config.splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "TopologyPlugin":
             plugin = value.strip() or plugin
-    text = _run(runner, host, ["scontrol", "show", "topology"], slurm_conf)
+    text = _run(slurm, ["scontrol", "show", "topology"])
     return SlurmTopology((int(m.group(1)), int(m.group(2))), plugin, text)
 
 

@@ -183,6 +183,8 @@ class CommandResult:
     stdout: str
     stderr: str
     duration_s: float
+    #: stdout or stderr passed the runner's output cap: the text is cut (a note says so).
+    truncated: bool = False
 
     @property
     def ok(self) -> bool:

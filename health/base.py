@@ -21,13 +21,13 @@ missing GPU); other failures make a node *suspect* first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from dcops.errors import UnknownNameError
 from dcops.measurements import CommandResult
+from dcops.registry import Registry
 
 
 class CheckStatus(StrEnum):
@@ -98,20 +98,6 @@ class Check(Protocol):
         ...
 
 
-_C = TypeVar("_C", bound=Callable[[], Check])
-_REGISTRY: dict[str, Callable[[], Check]] = {}
-
-
-def register_check(name: str) -> Callable[[_C], _C]:
-    """Decorator for a check factory (usually the class): available as ``name``."""
-
-    def deco(factory: _C) -> _C:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
-
 def _load_builtin() -> None:
     import importlib
 
@@ -122,21 +108,25 @@ def _load_builtin() -> None:
             raise
 
 
+#: Every check by name; the built-in ones (:mod:`health.checks`) load on first lookup.
+CHECKS: Registry[Check] = Registry("check", load=_load_builtin)
+
+#: Decorator for a check factory (usually the class): available as ``name``.
+register_check = CHECKS.register
+
+
 def needs_nvidia_gpus(check: Check) -> bool:
     """Whether ``check`` reads NVIDIA GPUs (its ``needs_nvidia_gpus`` attribute; default no)."""
     return bool(getattr(check, "needs_nvidia_gpus", False))
 
 
 def check_names() -> list[str]:
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return CHECKS.names()
 
 
 def get_check(name: str) -> Check:
-    _load_builtin()
-    if name not in _REGISTRY:
-        raise UnknownNameError("check", name, list(_REGISTRY))
-    return _REGISTRY[name]()
+    """A new instance of the check ``name``; UnknownNameError lists the known checks."""
+    return CHECKS.create(name)
 
 
 def get_checks(names: Sequence[str] | None = None) -> list[Check]:

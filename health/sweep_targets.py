@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from dcops.errors import InputError, SchedulerError
 from dcops.hostlist import expand
 from dcops.inventory import Site
 from dcops.ports import RemoteRunner
+from dcops.slurm.commands import SlurmCommands, first_line
 
 
 def partition_nodes(
@@ -19,17 +18,10 @@ def partition_nodes(
     timeout_s: float = 30.0,
 ) -> list[str]:
     """The nodes of a Slurm partition (``sinfo -h -p P -o %N``), expanded."""
-    if runner is None:
-        from dcops.remote.local import LocalRunner
-
-        runner = LocalRunner()
-    env: Mapping[str, str] = {"SLURM_CONF": slurm_conf} if slurm_conf else {}
-    argv = ["env", *(f"{k}={v}" for k, v in env.items()), "sinfo", "-h", "-p", partition]
-    argv += ["-o", "%N"]
-    result = runner.run(host, argv, timeout_s=timeout_s)
+    slurm = SlurmCommands(runner=runner, host=host, slurm_conf=slurm_conf, timeout_s=timeout_s)
+    result = slurm.run(["sinfo", "-h", "-p", partition, "-o", "%N"])
     if not result.ok:
-        first = (result.stderr or result.stdout).strip().splitlines()
-        raise SchedulerError(f"sinfo -p {partition}: {first[0] if first else 'failed'}")
+        raise SchedulerError(f"sinfo -p {partition}: {first_line(result.stderr, result.stdout)}")
     nodes: list[str] = []
     for line in result.stdout.split():
         nodes.extend(expand(line))

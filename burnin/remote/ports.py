@@ -43,15 +43,12 @@ def slurm_reachable(slurm_conf: str | None, runner: RemoteRunner | None = None) 
     """True when Slurm's client tools are here and ``scontrol ping`` finds a slurmctld UP."""
     if not (shutil.which("sbatch") and shutil.which("srun") and shutil.which("scontrol")):
         return False
-    from burnin.remote.argv import env_argv
+    from dcops.slurm.commands import SlurmCommands
 
-    if runner is None:
-        from dcops.remote.local import LocalRunner
-
-        runner = LocalRunner()
-    env = {"SLURM_CONF": slurm_conf} if slurm_conf else {}
     try:
-        res = runner.run("localhost", env_argv(env, ["scontrol", "ping"]), timeout_s=15.0)
+        res = SlurmCommands(runner=runner, slurm_conf=slurm_conf).run(
+            ["scontrol", "ping"], timeout_s=15.0
+        )
     except DcopsError:
         return False
     return res.ok and " is UP" in res.stdout

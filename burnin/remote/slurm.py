@@ -20,7 +20,8 @@ Engines then ``srun --jobid`` steps in it (argv in :mod:`burnin.remote.argv`):
 
 Every step is bounded three ways: the worker's own watchdog, ``srun --time``,
 and our runner's timeout, after which the step is ``scancel`` led and
-:class:`~dcops.errors.CommandTimeout` raised. Slurm commands run through a
+:class:`~dcops.errors.CommandTimeout` raised. Slurm commands run through the
+core's :class:`~dcops.slurm.commands.SlurmCommands` over a
 :class:`~dcops.ports.RemoteRunner` (this machine by default) with ``SLURM_CONF``
 from config.
 """
@@ -55,6 +56,7 @@ from dcops.measurements import (
     GpuRef,
 )
 from dcops.ports import RemoteRunner
+from dcops.slurm.commands import SlurmCommands
 
 #: sinfo compact states in which Slurm can hand a node to a job.
 USABLE_STATES = ("idle", "mix", "alloc", "comp", "resv", "plnd")
@@ -88,6 +90,7 @@ class SlurmLauncher:
         self.runner = runner
         self.submit_host = submit_host
         self.slurm_conf = slurm_conf
+        self.commands = SlurmCommands(runner=runner, host=submit_host, slurm_conf=slurm_conf)
         self.python = python
         self.device = device
         self.threads = threads
@@ -103,9 +106,7 @@ class SlurmLauncher:
         self, argv: Sequence[str], *, timeout_s: float, env: dict[str, str] | None = None
     ) -> CommandResult:
         """Run a Slurm client command on the submit host (``SLURM_CONF`` set when configured)."""
-        full_env = {"SLURM_CONF": self.slurm_conf} if self.slurm_conf else {}
-        full_env.update(env or {})
-        return self.runner.run(self.submit_host, cmd.env_argv(full_env, argv), timeout_s=timeout_s)
+        return self.commands.run(argv, env=env, timeout_s=timeout_s)
 
     # -- allocations ----------------------------------------------------------------
 

@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dcops.actions.request import ActionRequest, Level
-from dcops.errors import SchedulerError, UnknownNameError
+from dcops.errors import SchedulerError
 from dcops.hostlist import compress
 from dcops.node_actions.base import NodeActions
+from dcops.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -67,33 +68,35 @@ class ActionKind:
     #: nothing in service (``handover``)
     rate_limited: bool = True
 
+    def __call__(self, context: ExecContext) -> Executor:
+        """The kind is its executor's factory: an executor in ``context``."""
+        return self.executor(context)
 
-_KINDS: dict[str, ActionKind] = {}
+
+#: Every action kind by name; a kind is the factory of its executors.
+KINDS: Registry[Executor] = Registry("action kind")
 
 
 def register(kind: ActionKind, *, replace: bool = False) -> ActionKind:
     """Make ``kind`` available to the actuator; registering a name twice is an error."""
-    if kind.name in _KINDS and not replace and _KINDS[kind.name] != kind:
-        raise ValueError(f"action kind {kind.name!r} registered twice")
-    _KINDS[kind.name] = kind
+    KINDS.add(kind.name, kind, replace=replace)
     return kind
 
 
 def get(name: str) -> ActionKind:
     """The registered kind ``name``; unknown names raise UnknownNameError listing the known."""
-    found = _KINDS.get(name)
-    if found is None:
-        raise UnknownNameError("action kind", name, list(_KINDS))
+    found = KINDS.get(name)
+    assert isinstance(found, ActionKind)  # only register() adds to KINDS
     return found
 
 
 def create(name: str, context: ExecContext) -> Executor:
     """An executor for kind ``name`` in ``context``."""
-    return get(name).executor(context)
+    return KINDS.create(name, context)
 
 
 def names() -> list[str]:
-    return sorted(_KINDS)
+    return KINDS.names()
 
 
 # --- executors -----------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -222,23 +221,10 @@ def _tenants_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def run_slurm(argv: Sequence[str], env: Mapping[str, str]) -> str:
-    """Run a Slurm client command (argv list, no shell); stdout, or SchedulerError."""
-    import os
+    """Run a Slurm client command here (argv list, no shell); stdout, or a BackendError."""
+    from dcops.slurm.commands import SlurmCommands
 
-    try:
-        proc = subprocess.run(
-            list(argv),
-            env={**os.environ, **env},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SchedulerError(f"{argv[0]}: {exc}") from exc
-    if proc.returncode != 0:
-        raise SchedulerError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.strip()}")
-    return proc.stdout
+    return SlurmCommands(timeout_s=60.0).output(argv, env=env)
 
 
 @click.command()

@@ -23,10 +23,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from dcops.errors import InputError, UnknownNameError
+from dcops.errors import InputError
 from dcops.hostlist import expand
+from dcops.registry import Registry
 
 #: Every reason dcops writes starts with this; operators' reasons do not.
 DCOPS_REASON_PREFIX = "dcops:"
@@ -179,41 +180,20 @@ class NodeActions(Protocol):
 
 # --- registry ----------------------------------------------------------------------------
 
-_F = TypeVar("_F", bound=Callable[..., NodeActions])
-_REGISTRY: dict[str, Callable[..., NodeActions]] = {}
-
-
-def register(name: str) -> Callable[[_F], _F]:
-    """Class decorator: make a backend available to :func:`create` under ``name``."""
-
-    def deco(factory: _F) -> _F:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise ValueError(f"node-actions backend {name!r} registered twice")
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
-
 
 def backend_names() -> list[str]:
     """Names of the registered backends."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return NODE_ACTIONS.names()
 
 
 def create(name: str, /, **options: Any) -> NodeActions:
     """A backend by name; an unknown name raises UnknownNameError listing the known ones."""
-    _load_builtin()
-    factory = _REGISTRY.get(name)
-    if factory is None:
-        raise UnknownNameError("node-actions backend", name, list(_REGISTRY))
-    return factory(**options)
+    return NODE_ACTIONS.create(name, **options)
 
 
 def backends() -> Mapping[str, Callable[..., NodeActions]]:
     """A read-only view of the registry."""
-    _load_builtin()
-    return dict(_REGISTRY)
+    return NODE_ACTIONS.factories()
 
 
 def _load_builtin() -> None:
@@ -222,3 +202,10 @@ def _load_builtin() -> None:
     import dcops.node_actions.kubernetes
     import dcops.node_actions.recording
     import dcops.node_actions.slurm_cli  # noqa: F401
+
+
+#: Every node-actions backend by name; the built-in ones load on first lookup.
+NODE_ACTIONS: Registry[NodeActions] = Registry("node-actions backend", load=_load_builtin)
+
+#: Class decorator: make a backend available to :func:`create` under ``name``.
+register = NODE_ACTIONS.register

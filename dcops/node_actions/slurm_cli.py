@@ -1,7 +1,7 @@
 """Slurm node actions through its command-line clients (``scontrol``, ``sinfo``).
 
-Every command is an argv list, run either here (:class:`dcops.remote.LocalRunner`)
-or on a head node through a
+Every command is an argv list run by :class:`dcops.slurm.commands.SlurmCommands`,
+either here (:class:`dcops.remote.LocalRunner`) or on a head node through a
 :class:`dcops.ports.RemoteRunner` (SSH), which quotes at its own boundary::
 
     actions = SlurmCliNodeActions(slurm_conf="/tmp/dcops-rig/slurm/etc/slurm.conf")
@@ -31,17 +31,10 @@ from dcops.node_actions.base import (
 )
 from dcops.node_actions.slurm_json import parse_nodes_json
 from dcops.ports import RemoteRunner
+from dcops.slurm.commands import SlurmCommands, first_line
 
 #: What scontrol prints for a node name slurmctld does not know.
 _UNKNOWN_NODE_MARKERS = ("invalid node name", "node not found", "no such node")
-
-
-def _first_line(*texts: str) -> str:
-    for text in texts:
-        for line in text.splitlines():
-            if line.strip():
-                return line.strip()
-    return "no output"
 
 
 @register("slurm-cli")
@@ -72,11 +65,8 @@ class SlurmCliNodeActions:
         self.env = dict(env or {})
         if self.slurm_conf is not None:
             self.env["SLURM_CONF"] = self.slurm_conf
-        if runner is None:
-            from dcops.remote.local import LocalRunner
-
-            runner = LocalRunner()
-        self.runner: RemoteRunner = runner
+        self.commands = SlurmCommands(env=self.env, runner=runner, host=host, timeout_s=timeout_s)
+        self.runner: RemoteRunner = self.commands.runner
         self._json_source: str | None = None  # "scontrol" or "sinfo", found on first use
 
     # --- the port ---------------------------------------------------------------------
@@ -113,21 +103,13 @@ class SlurmCliNodeActions:
     # --- commands ---------------------------------------------------------------------
 
     def _run(self, argv: Sequence[str]) -> CommandResult:
-        prefix = ["env", *(f"{k}={v}" for k, v in self.env.items())] if self.env else []
-        result = self.runner.run(self.host, [*prefix, *argv], timeout_s=self.timeout_s)
-        if result.returncode in (126, 127):  # the shell's "cannot execute" / "not found"
-            raise SchedulerError(
-                f"{argv[0]} on {self.host}: {_first_line(result.stderr, result.stdout)}"
-                " (is the Slurm client installed?)"
-            )
-        return result
+        return self.commands.run(argv)
 
     def command_for(self, verb: str, nodes: Iterable[str], reason: str | None = None) -> list[str]:
         """The exact argv a ``drain`` or ``resume`` of ``nodes`` runs (for dry-runs)."""
         state = {"drain": "DRAIN", "resume": "RESUME"}[verb]
-        prefix = ["env", *(f"{k}={v}" for k, v in self.env.items())] if self.env else []
         where = [] if self.host == "localhost" else [f"(on {self.host})"]
-        return [*where, *prefix, *self._update_argv(node_names(nodes), state, reason)]
+        return [*where, *self.commands.argv(self._update_argv(node_names(nodes), state, reason))]
 
     @staticmethod
     def _update_argv(names: list[str], state: str, reason: str | None) -> list[str]:
@@ -141,7 +123,7 @@ class SlurmCliNodeActions:
         result = self._run(argv)
         if result.ok:
             return
-        message = _first_line(result.stderr, result.stdout)
+        message = first_line(result.stderr, result.stdout)
         if any(marker in message.lower() for marker in _UNKNOWN_NODE_MARKERS):
             raise UnknownNodeError(f"not known to Slurm: {compress(names)} ({message})")
         raise SchedulerError(f"scontrol update State={state} on {compress(names)}: {message}")
@@ -152,11 +134,11 @@ class SlurmCliNodeActions:
             if result.ok:
                 self._json_source = "scontrol"
                 return parse_nodes_json(result.stdout)
-            message = _first_line(result.stderr, result.stdout)
+            message = first_line(result.stderr, result.stdout)
             if not any(m in message.lower() for m in ("unrecognized option", "invalid option")):
                 raise SchedulerError(f"scontrol show node: {message}")
             self._json_source = "sinfo"  # scontrol of 22.05 and older has no --json
         result = self._run(["sinfo", "--all", "--json"])
         if not result.ok:
-            raise SchedulerError(f"sinfo --json: {_first_line(result.stderr, result.stdout)}")
+            raise SchedulerError(f"sinfo --json: {first_line(result.stderr, result.stdout)}")
         return parse_nodes_json(result.stdout)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from dcops.errors import UnknownNameError
+from dcops.registry import Registry
 from dcops.remote.fanout import run_many
 
 if TYPE_CHECKING:
@@ -39,26 +39,24 @@ def _ssh(settings: SshSettings | None) -> RemoteRunner:
     return SshRunner(settings)
 
 
-_RUNNERS: dict[str, RunnerFactory] = {"local": _local, "ssh": _ssh}
+#: Every runner by name: ``local`` and ``ssh`` here; others join with :func:`register_runner`.
+RUNNERS: Registry[RemoteRunner] = Registry("runner")
+RUNNERS.add("local", _local)
+RUNNERS.add("ssh", _ssh)
 
 
 def register_runner(name: str, factory: RunnerFactory) -> None:
     """Make ``get_runner(name, ...)`` call ``factory(settings)``; a name is registered once."""
-    if name in _RUNNERS:
-        raise ValueError(f"runner {name!r} is already registered")
-    _RUNNERS[name] = factory
+    RUNNERS.add(name, factory)
 
 
 def runner_names() -> tuple[str, ...]:
-    return tuple(sorted(_RUNNERS))
+    return tuple(RUNNERS.names())
 
 
 def get_runner(name: str, settings: SshSettings | None = None) -> RemoteRunner:
     """The runner called ``name``; an unknown name raises UnknownNameError listing the known."""
-    factory = _RUNNERS.get(name)
-    if factory is None:
-        raise UnknownNameError("runner", name, runner_names())
-    return factory(settings)
+    return RUNNERS.create(name, settings)
 
 
-__all__ = ["get_runner", "register_runner", "run_many", "runner_names"]
+__all__ = ["RUNNERS", "get_runner", "register_runner", "run_many", "runner_names"]

@@ -12,8 +12,12 @@ runner so code above the port cannot tell them apart:
   command runs in a new session) and :class:`dcops.errors.CommandTimeout` is
   raised;
 * a process killed by a signal has ``returncode == -signum``;
-* each of stdout and stderr keeps its first ``max_output_bytes`` bytes, decoded
-  as UTF-8 with undecodable bytes replaced; a note says how much was dropped.
+* each of stdout and stderr keeps its first ``max_output_bytes`` bytes (per
+  runner, or per call), decoded as UTF-8 with undecodable bytes replaced; a note
+  says how much was dropped and the result's ``truncated`` is set;
+* beyond the port, a call may give the child's whole environment (``env``; by
+  default it inherits ours) and its working directory (``cwd``); a ``cwd`` that
+  does not exist is a :class:`dcops.errors.RemoteError`, not "command not found".
 
 The ``host`` argument is only recorded in the result: everything runs here.
 """
@@ -27,7 +31,7 @@ import select
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from dcops.errors import CommandTimeout, RemoteError
 from dcops.measurements import CommandResult
@@ -48,9 +52,20 @@ class LocalRunner:
         self.max_output_bytes = max_output_bytes
 
     def run(
-        self, host: str, argv: Sequence[str], *, timeout_s: float, stdin: str | None = None
+        self,
+        host: str,
+        argv: Sequence[str],
+        *,
+        timeout_s: float,
+        stdin: str | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        max_output_bytes: int | None = None,
     ) -> CommandResult:
         args = check_argv(argv)
+        cap = self.max_output_bytes if max_output_bytes is None else max_output_bytes
+        if cwd is not None and not os.path.isdir(cwd):
+            raise RemoteError(host, f"cannot run {args[0]!r} in {cwd}: no such directory")
         start = time.monotonic()
         try:
             proc = subprocess.Popen(
@@ -58,18 +73,28 @@ class LocalRunner:
                 stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=None if env is None else dict(env),
+                cwd=cwd,
                 start_new_session=True,
                 close_fds=True,
             )
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if cwd is not None and exc.filename == cwd:
+                raise RemoteError(
+                    host, f"cannot run {args[0]!r} in {cwd}: no such directory"
+                ) from exc
             return _failed_start(host, args, 127, "command not found", start)
-        except PermissionError:
+        except PermissionError as exc:
+            if cwd is not None and exc.filename == cwd:
+                raise RemoteError(
+                    host, f"cannot run {args[0]!r} in {cwd}: permission denied"
+                ) from exc
             return _failed_start(host, args, 126, "permission denied", start)
         except OSError as exc:
             raise RemoteError(host, f"cannot start {args[0]!r}: {exc.strerror or exc}") from exc
 
-        out = OutputBuffer(self.max_output_bytes)
-        err = OutputBuffer(self.max_output_bytes)
+        out = OutputBuffer(cap)
+        err = OutputBuffer(cap)
         returncode: int | None = None
         try:
             if _pump(proc, stdin, out, err, start + timeout_s):
@@ -91,6 +116,7 @@ class LocalRunner:
             stdout=out.text(),
             stderr=err.text(),
             duration_s=time.monotonic() - start,
+            truncated=bool(out.dropped or err.dropped),
         )
 
 

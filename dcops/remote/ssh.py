@@ -383,6 +383,7 @@ class SshRunner:
             returncode=returncode,
             stdout=out.text(),
             stderr=err.text(),
+            truncated=bool(out.dropped or err.dropped),
             duration_s=time.monotonic() - start,
         )
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from dcops.errors import UnknownNameError
 from dcops.jobstate import JobState
+from dcops.registry import Registry
 from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 
@@ -111,26 +111,20 @@ class SchedulerBackend(Protocol):
         ...
 
 
-_B = TypeVar("_B", bound=Callable[..., SchedulerBackend])
-_REGISTRY: dict[str, Callable[..., SchedulerBackend]] = {}
+#: Every scheduler backend by name (each backend module registers itself on import).
+BACKENDS: Registry[SchedulerBackend] = Registry("scheduler backend")
 
-
-def register_backend(name: str) -> Callable[[_B], _B]:
-    def deco(factory: _B) -> _B:
-        _REGISTRY[name] = factory
-        return factory
-
-    return deco
+#: Class decorator: make a backend available to :func:`create_backend` as ``name``.
+register_backend = BACKENDS.register
 
 
 def backend_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return BACKENDS.names()
 
 
 def create_backend(name: str, /, **options: Any) -> SchedulerBackend:
-    if name not in _REGISTRY:
-        raise UnknownNameError("scheduler backend", name, list(_REGISTRY))
-    return _REGISTRY[name](**options)
+    """A backend by name, made with ``options``; UnknownNameError lists the known ones."""
+    return BACKENDS.create(name, **options)
 
 
 def availability(checks: Mapping[str, Callable[[], str | None]]) -> dict[str, str]:

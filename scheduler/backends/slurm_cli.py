@@ -1,44 +1,33 @@
 """``slurm-cli``: the scheduler port over Slurm's own commands, acting as the tenant.
 
-Identity model (documented in README "Scheduler bridge"):
+Identity model:
 
 * ``sbatch``, ``scancel`` and log reads run **as the tenant's Unix user**
   (``contract.unix_user``), so Slurm itself checks the account association and
-  job ownership, and the kernel checks file permissions. How we become that user:
-
-  - dcops runs as the tenant user already: the command runs directly;
-  - dcops runs as root (the bridge host): ``runuser -u USER --`` (PAM limits
-    apply, no password) or ``setpriv`` (no PAM, cheapest) -- ``switch_user``;
-  - otherwise: ``sudo -n -u USER --`` (needs a sudoers rule for sbatch, scancel
-    and tail; without it the command fails with a clear error).
-
-  The child gets a clean environment (PATH, HOME, USER, LOGNAME, LANG and
-  SLURM_CONF only): nothing of the operator's environment reaches a tenant job.
+  job ownership, and the kernel checks file permissions; how dcops becomes that
+  user, with a clean environment, is :mod:`scheduler.slurm.users`.
 * ``squeue``/``sacct --json`` run as dcops (read-only) and are filtered twice:
-  by ``--account``/``--user`` on the command line and again here; a job whose
-  account is not the tenant's or whose user is not one of its Unix users does
-  not exist for that tenant (:class:`~dcops.errors.UnknownNameError`).
-* Logs are the job's ``--output``/``--error`` files, which the renderer puts in
-  the tenant's workdir; a path outside the tenant's output roots is never read,
-  and the read is bounded (``tail -c``).
+  by ``--account``/``--user`` on the command line and again here
+  (:func:`scheduler.slurm.jobs.owns`); a job whose account is not the tenant's
+  or whose user is not one of its Unix users does not exist for that tenant
+  (:class:`~dcops.errors.UnknownNameError`).
+* Logs are read bounded and confined to the tenant's output roots
+  (:mod:`scheduler.slurm.logs`).
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import pwd
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import Any, Protocol
+from typing import Any
 
-from dcops.errors import InputError, SchedulerError, UnknownNameError
-from dcops.jobstate import JobState
+from dcops.errors import SchedulerError, UnknownNameError
+from dcops.measurements import CommandResult
+from dcops.ports import RemoteRunner
+from dcops.slurm.commands import DEFAULT_MAX_OUTPUT_BYTES, SlurmCommands, first_line
 from dcops.slurm.parse import SlurmJob, parse_jobs
 from scheduler.backends.base import (
     BackendFeature,
@@ -47,239 +36,33 @@ from scheduler.backends.base import (
     register_backend,
     total_gpus,
 )
-from scheduler.guards import normalize_abs
+from scheduler.slurm.jobs import (
+    JOB_ID,
+    SLURM_STATES,
+    check_job_id,
+    live_gpus,
+    owns,
+    status_fields,
+    to_status,
+)
+from scheduler.slurm.logs import read_job_logs
 from scheduler.slurm.render import SlurmSite, render_slurm
+from scheduler.slurm.users import UserSwitch
 from scheduler.tenants.contract import AdmittedJob, TenantContract
 
-_JOB_ID = re.compile(r"[0-9]{1,12}")
-SWITCH_USER_METHODS = ("auto", "runuser", "setpriv", "sudo", "none")
+#: The state table under its old name, read by the pyslurm backend.
+_STATES = SLURM_STATES
 
-_STATES: dict[str, JobState] = {
-    "PENDING": JobState.PENDING,
-    "REQUEUED": JobState.PENDING,
-    "REQUEUE_HOLD": JobState.PENDING,
-    "REQUEUE_FED": JobState.PENDING,
-    "RESV_DEL_HOLD": JobState.PENDING,
-    "RUNNING": JobState.RUNNING,
-    "CONFIGURING": JobState.RUNNING,
-    "COMPLETING": JobState.RUNNING,
-    "SUSPENDED": JobState.RUNNING,
-    "STOPPED": JobState.RUNNING,
-    "SIGNALING": JobState.RUNNING,
-    "STAGE_OUT": JobState.RUNNING,
-    "RESIZING": JobState.RUNNING,
-    "COMPLETED": JobState.COMPLETED,
-    "FAILED": JobState.FAILED,
-    "BOOT_FAIL": JobState.FAILED,
-    "SPECIAL_EXIT": JobState.FAILED,
-    "REVOKED": JobState.CANCELLED,
-    "CANCELLED": JobState.CANCELLED,
-    "DEADLINE": JobState.TIMEOUT,
-    "TIMEOUT": JobState.TIMEOUT,
-    "NODE_FAIL": JobState.NODE_FAIL,
-    "PREEMPTED": JobState.PREEMPTED,
-    "OUT_OF_MEMORY": JobState.OUT_OF_MEMORY,
-}
-
-
-@dataclass(frozen=True)
-class RunResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-class CommandRunner(Protocol):
-    """Runs one argv (no shell) and returns its result; never raises for a non-zero exit."""
-
-    def __call__(
-        self,
-        argv: Sequence[str],
-        *,
-        input_text: str | None = None,
-        env: Mapping[str, str] | None = None,
-        cwd: str | None = None,
-        timeout_s: float = 60.0,
-    ) -> RunResult: ...
-
-
-def subprocess_runner(
-    argv: Sequence[str],
-    *,
-    input_text: str | None = None,
-    env: Mapping[str, str] | None = None,
-    cwd: str | None = None,
-    timeout_s: float = 60.0,
-) -> RunResult:
-    """The real runner: :func:`subprocess.run`, errors wrapped as SchedulerError."""
-    try:
-        proc = subprocess.run(
-            list(argv),
-            input=input_text,
-            env=None if env is None else dict(env),
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise SchedulerError(f"{argv[0]}: command not found (is Slurm installed?)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise SchedulerError(f"{argv[0]}: no answer within {timeout_s:g} s") from exc
-    except OSError as exc:
-        raise SchedulerError(f"{argv[0]}: {exc.strerror or exc}") from exc
-    return RunResult(proc.returncode, proc.stdout, proc.stderr)
-
-
-def first_line(*texts: str) -> str:
-    for text in texts:
-        for line in text.splitlines():
-            if line.strip():
-                return line.strip()[:300]
-    return "no output"
-
-
-# --- shared with the other Slurm backends ----------------------------------------------
-
-
-def check_job_id(backend_job_id: str) -> str:
-    """A Slurm job id as the bridge accepts it (digits only), else 'not found'."""
-    text = str(backend_job_id).strip()
-    if not _JOB_ID.fullmatch(text):
-        raise UnknownNameError("job", str(backend_job_id)[:40], [])
-    return text
-
-
-def owns(tenant: TenantContract, job: SlurmJob) -> bool:
-    """A Slurm job belongs to ``tenant``: its account and one of its Unix users."""
-    return job.account == tenant.slurm_account and job.user in tenant.unix_users
-
-
-def to_status(backend: str, tenant: TenantContract, job: SlurmJob) -> JobStatus:
-    state = _STATES.get(job.state, JobState.UNKNOWN)
-    return JobStatus(
-        backend=backend,
-        backend_job_id=str(job.job_id),
-        tenant=tenant.name,
-        name=job.name,
-        state=state,
-        reason="" if job.reason in ("None", "") else job.reason,
-        gpus=job.gpus,
-        nodes=job.nodes,
-        submit_time_s=None if job.submit_time is None else float(job.submit_time),
-        start_time_s=None if job.start_time is None else float(job.start_time),
-        end_time_s=None if job.end_time is None else float(job.end_time),
-        exit_code=job.exit_code if state not in (JobState.PENDING, JobState.RUNNING) else None,
-        extra={"account": job.account, "user": job.user, "partition": job.partition},
-    )
-
-
-def expand_output_pattern(pattern: str, job_id: str, name: str, user: str) -> str:
-    """Slurm's filename pattern: %j/%A job id, %x name, %u user, %% percent."""
-    table = {"j": job_id, "A": job_id, "x": name, "u": user, "%": "%", "a": "4294967294"}
-    return re.sub(r"%([jAxua%])", lambda m: table[m.group(1)], pattern)
-
-
-def confined_log_path(tenant: TenantContract, path: str) -> str | None:
-    """``path`` normalized if it lies under one of the tenant's output roots, else None."""
-    if not path.startswith("/"):
-        return None
-    norm = normalize_abs(path)
-    for root in tenant.output_roots:
-        if PurePosixPath(norm).is_relative_to(root):
-            return norm
-    return None
-
-
-def gres_gpus_per_node(text: str) -> int:
-    """22.05 squeue ``tres_per_node`` ``gres:gpu:4`` / ``gres:gpu:h100:2`` -> 4 / 2."""
-    total = 0
-    for item in (text or "").split(","):
-        parts = item.strip().split(":")
-        if len(parts) >= 3 and parts[0] == "gres" and parts[1] == "gpu" and parts[-1].isdigit():
-            total += int(parts[-1])
-    return total
-
-
-def live_gpus(job: SlurmJob, raw: Mapping[str, Any]) -> int:
-    """GPUs of a squeue job, also for 22.05's ``gres:gpu:N`` spelling of pending jobs."""
-    if job.gpus:
-        return job.gpus
-    per_node = gres_gpus_per_node(str(raw.get("tres_per_node") or ""))
-    return per_node * (job.node_count or 1)
-
-
-class UserSwitch:
-    """How to run a command as another Unix user (see the module docstring)."""
-
-    def __init__(self, method: str = "auto", slurm_conf: str | None = None) -> None:
-        if method not in SWITCH_USER_METHODS:
-            raise InputError(f"switch_user: {method!r} (known: {', '.join(SWITCH_USER_METHODS)})")
-        self.method = method
-        self.slurm_conf = slurm_conf
-
-    def env(self, user: str) -> dict[str, str]:
-        try:
-            entry = pwd.getpwnam(user)
-        except KeyError as exc:
-            raise SchedulerError(f"unix user {user!r} does not exist on this host") from exc
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": entry.pw_dir,
-            "USER": user,
-            "LOGNAME": user,
-            "LANG": "C.UTF-8",
-        }
-        if self.slurm_conf:
-            env["SLURM_CONF"] = self.slurm_conf
-        return env
-
-    def argv(self, user: str, argv: Sequence[str]) -> list[str]:
-        method = self.method
-        if method == "none" or user == _current_user():
-            return list(argv)
-        if method == "auto":
-            method = "runuser" if os.geteuid() == 0 else "sudo"
-        if method == "runuser":
-            return [_tool("runuser"), "-u", user, "--", *argv]
-        if method == "setpriv":
-            entry = pwd.getpwnam(user)
-            return [
-                _tool("setpriv"),
-                f"--reuid={entry.pw_uid}",
-                f"--regid={entry.pw_gid}",
-                "--init-groups",
-                "--",
-                *argv,
-            ]
-        # sudo resets the environment: pass SLURM_CONF explicitly.
-        extra = [f"SLURM_CONF={self.slurm_conf}"] if self.slurm_conf else []
-        return [_tool("sudo"), "-n", "-u", user, "--", "env", *extra, *argv]
-
-
-def _tool(name: str) -> str:
-    """Absolute path of a user-switch tool (the child's clean PATH lacks /usr/sbin)."""
-    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin:/usr/bin:/bin") or name
-
-
-def _current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid:{os.getuid()}"
-
-
-def site_from_sbatch_version(text: str) -> SlurmSite:
-    """``slurm-wlm 22.05.8`` / ``slurm 24.11.1`` -> the site's capabilities."""
-    match = re.search(r"(\d+)\.(\d+)", text)
-    if match is None:
-        raise SchedulerError(
-            f"sbatch --version printed no version ({first_line(text)!r}): Slurm is not "
-            "installed or not configured here; point SLURM_CONF or the config's "
-            "[slurm] conf at its slurm.conf"
-        )
-    return SlurmSite.for_version(int(match.group(1)), int(match.group(2)))
+# UserSwitch, check_job_id and read_job_logs live in scheduler.slurm; they are
+# exported here too because the pyslurm backend and bench_bridge import them from here.
+__all__ = [
+    "SlurmCliBackend",
+    "UserSwitch",
+    "check_available",
+    "check_job_id",
+    "read_job_logs",
+    "site_from_sbatch_version",
+]
 
 
 @register_backend("slurm-cli")
@@ -303,25 +86,27 @@ class SlurmCliBackend:
         *,
         slurm_conf: str | None = None,
         site: SlurmSite | None = None,
-        runner: CommandRunner | None = None,
+        runner: RemoteRunner | None = None,
         switch_user: str = "auto",
         timeout_s: float = 60.0,
         history_days: int = 7,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
     ) -> None:
+        """``runner``: what starts the commands (default: this machine's LocalRunner)."""
         self.slurm_conf = slurm_conf or os.environ.get("SLURM_CONF")
         self._site = site
-        self.run: CommandRunner = runner or subprocess_runner
+        self.commands = SlurmCommands(
+            slurm_conf=self.slurm_conf,
+            runner=runner,
+            timeout_s=timeout_s,
+            max_output_bytes=max_output_bytes,
+            drop_inherited_slurm=True,
+        )
         self.switch = UserSwitch(switch_user, self.slurm_conf)
         self.timeout_s = timeout_s
         self.history_days = history_days
 
     # --- plumbing ----------------------------------------------------------------------
-
-    def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SBATCH_"))}
-        if self.slurm_conf:
-            env["SLURM_CONF"] = self.slurm_conf
-        return env
 
     def _as_tenant(
         self,
@@ -330,17 +115,17 @@ class SlurmCliBackend:
         *,
         input_text: str | None = None,
         cwd: str = "/",
-    ) -> RunResult:
-        return self.run(
+    ) -> CommandResult:
+        return self.commands.run(
             self.switch.argv(tenant_user, argv),
-            input_text=input_text,
+            stdin=input_text,
             env=self.switch.env(tenant_user),
+            clean_env=True,
             cwd=cwd,
-            timeout_s=self.timeout_s,
         )
 
     def _query(self, argv: Sequence[str]) -> tuple[list[SlurmJob], list[Mapping[str, Any]]]:
-        result = self.run(argv, env=self._env(), cwd="/", timeout_s=self.timeout_s)
+        result = self.commands.run(argv, cwd="/")
         if result.returncode != 0:
             if "Invalid job id" in result.stderr:
                 return [], []
@@ -354,7 +139,7 @@ class SlurmCliBackend:
 
     def site(self) -> SlurmSite:
         if self._site is None:
-            result = self.run(["sbatch", "--version"], env=self._env(), timeout_s=self.timeout_s)
+            result = self.commands.run(["sbatch", "--version"])
             self._site = site_from_sbatch_version(result.stdout or result.stderr)
         return self._site
 
@@ -374,7 +159,7 @@ class SlurmCliBackend:
                 out.append(
                     JobStatus(
                         **{
-                            **_fields(status),
+                            **status_fields(status),
                             "gpus": gpus,
                             "extra": {
                                 **status.extra,
@@ -401,7 +186,7 @@ class SlurmCliBackend:
                 out.append(
                     JobStatus(
                         **{
-                            **_fields(status),
+                            **status_fields(status),
                             "extra": {
                                 **status.extra,
                                 "workdir": str(doc.get("working_directory") or ""),
@@ -424,7 +209,7 @@ class SlurmCliBackend:
             sub.user, ["sbatch", "--parsable", *sub.sbatch_args], input_text=sub.script, cwd=cwd
         )
         job_id = result.stdout.strip().split(";")[0]
-        if result.returncode != 0 or not _JOB_ID.fullmatch(job_id):
+        if result.returncode != 0 or not JOB_ID.fullmatch(job_id):
             raise SchedulerError(
                 f"sbatch as {sub.user} refused the job: {first_line(result.stderr, result.stdout)}"
             )
@@ -471,52 +256,16 @@ class SlurmCliBackend:
         return result.stdout
 
 
-class TailReader(Protocol):
-    def read_tail(self, user: str, path: str, tail_bytes: int) -> str | None: ...
-
-
-def log_paths(status: JobStatus, user: str) -> list[str]:
-    """The stdout/stderr files of a job, from squeue or from the renderer's convention."""
-    extra = status.extra
-    patterns = [str(extra.get("stdout") or ""), str(extra.get("stderr") or "")]
-    if not any(patterns):
-        workdir = str(extra.get("workdir") or "")
-        if not workdir:
-            return []
-        patterns = [f"{workdir}/%x-%j.out", f"{workdir}/%x-%j.err"]
-    paths = []
-    for pattern in patterns:
-        if pattern:
-            path = expand_output_pattern(pattern, status.backend_job_id, status.name, user)
-            if path not in paths:
-                paths.append(path)
-    return paths
-
-
-def read_job_logs(
-    reader: TailReader, tenant: TenantContract, status: JobStatus, *, tail_bytes: int = 65536
-) -> str:
-    """Bounded stdout/stderr of an owned job, read as its user, confined to the output roots."""
-    if not 1 <= tail_bytes <= 16 * 1024 * 1024:
-        raise InputError("tail_bytes: must be 1..16 MiB")
-    user = str(status.extra.get("user") or tenant.unix_user)
-    if user not in tenant.unix_users:
-        raise UnknownNameError("job", status.backend_job_id, [])
-    parts = []
-    for path in log_paths(status, user):
-        confined = confined_log_path(tenant, path)
-        if confined is None:
-            parts.append(f"==> {path} <== (outside the tenant's output roots: not read)\n")
-            continue
-        text = reader.read_tail(user, confined, tail_bytes)
-        parts.append(f"==> {confined} <==\n" + ("(not readable yet)\n" if text is None else text))
-    if not parts:
-        return "(no log files known for this job)\n"
-    return "".join(parts)
-
-
-def _fields(status: JobStatus) -> dict[str, Any]:
-    return {f: getattr(status, f) for f in JobStatus.__dataclass_fields__}
+def site_from_sbatch_version(text: str) -> SlurmSite:
+    """``slurm-wlm 22.05.8`` / ``slurm 24.11.1`` -> the site's capabilities."""
+    match = re.search(r"(\d+)\.(\d+)", text)
+    if match is None:
+        raise SchedulerError(
+            f"sbatch --version printed no version ({first_line(text)!r}): Slurm is not "
+            "installed or not configured here; point SLURM_CONF or the config's "
+            "[slurm] conf at its slurm.conf"
+        )
+    return SlurmSite.for_version(int(match.group(1)), int(match.group(2)))
 
 
 def _sacct_filters(tenant: TenantContract) -> list[str]:

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from dcops.errors import InputError, SchedulerError, UnknownNameError
+from dcops.ports import RemoteRunner
+from dcops.slurm.commands import SlurmCommands, first_line
 from dcops.slurm.parse import parse_jobs, response_errors
 from scheduler.backends.base import (
     BackendFeature,
@@ -42,18 +44,10 @@ from scheduler.backends.base import (
     register_backend,
     total_gpus,
 )
-from scheduler.backends.slurm_cli import (
-    CommandRunner,
-    UserSwitch,
-    check_job_id,
-    first_line,
-    live_gpus,
-    owns,
-    read_job_logs,
-    subprocess_runner,
-    to_status,
-)
+from scheduler.slurm.jobs import check_job_id, live_gpus, owns, to_status
+from scheduler.slurm.logs import read_job_logs
 from scheduler.slurm.render import SlurmSite, SlurmSubmission, render_slurm
+from scheduler.slurm.users import UserSwitch
 from scheduler.tenants.contract import AdmittedJob, TenantContract
 
 #: data_parser / openapi versions this backend speaks, oldest first.
@@ -193,22 +187,21 @@ class ScontrolTokens:
         *,
         lifespan_s: int = 900,
         slurm_conf: str | None = None,
-        runner: CommandRunner | None = None,
+        runner: RemoteRunner | None = None,
     ) -> None:
         self.lifespan_s = lifespan_s
         self.slurm_conf = slurm_conf or os.environ.get("SLURM_CONF")
-        self.run: CommandRunner = runner or subprocess_runner
+        self.commands = SlurmCommands(
+            slurm_conf=self.slurm_conf, runner=runner, drop_inherited_slurm=True
+        )
         self._cache: dict[str, tuple[str, float]] = {}
 
     def token(self, user: str) -> str:
         cached = self._cache.get(user)
         if cached and cached[1] > time.monotonic():
             return cached[0]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-        if self.slurm_conf:
-            env["SLURM_CONF"] = self.slurm_conf
-        result = self.run(
-            ["scontrol", "token", f"username={user}", f"lifespan={self.lifespan_s}"], env=env
+        result = self.commands.run(
+            ["scontrol", "token", f"username={user}", f"lifespan={self.lifespan_s}"]
         )
         for line in result.stdout.splitlines():
             if line.startswith("SLURM_JWT="):
@@ -295,7 +288,7 @@ class SlurmRestBackend:
         site: SlurmSite | None = None,
         timeout_s: float = 30.0,
         slurm_conf: str | None = None,
-        runner: CommandRunner | None = None,
+        runner: RemoteRunner | None = None,
         switch_user: str = "auto",
     ) -> None:
         url = url or os.environ.get("DCOPS_SLURMRESTD_URL") or os.environ.get("SLURMRESTD_URL")
@@ -315,8 +308,8 @@ class SlurmRestBackend:
         self.transport: HttpTransport = transport or urllib_transport
         self.timeout_s = timeout_s
         self._site = site or SlurmSite(supports_segment=False, pyxis=False)
-        self._runner: CommandRunner = runner or subprocess_runner
         self._switch = UserSwitch(switch_user, slurm_conf or os.environ.get("SLURM_CONF"))
+        self._commands = SlurmCommands(slurm_conf=self._switch.slurm_conf, runner=runner)
 
     # --- HTTP ---------------------------------------------------------------------------
 
@@ -456,9 +449,10 @@ class SlurmRestBackend:
 
     def read_tail(self, user: str, path: str, tail_bytes: int) -> str | None:
         """Log files live on the shared filesystem the bridge host mounts: read as ``user``."""
-        result = self._runner(
+        result = self._commands.run(
             self._switch.argv(user, ["tail", "-c", str(tail_bytes), "--", path]),
             env=self._switch.env(user),
+            clean_env=True,
             cwd="/",
         )
         return result.stdout if result.returncode == 0 else None

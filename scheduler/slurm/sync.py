@@ -21,9 +21,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dcops.errors import SchedulerError
+from dcops.ports import RemoteRunner
+from dcops.slurm.commands import SlurmCommands, first_line
 from dcops.slurm.parse import gpus_in_tres
 from dcops.store import AuditLog
-from scheduler.backends.slurm_cli import CommandRunner, first_line, subprocess_runner
 from scheduler.tenants.contract import TenantContract
 
 ASSOC_FORMAT = "Cluster,Account,User,GrpTRES,QOS,DefaultQOS"
@@ -210,14 +211,12 @@ def diff(
     return drift
 
 
-def read_slurm_state(
-    runner: CommandRunner, env: dict[str, str] | None = None
-) -> tuple[list[Association], set[str]]:
+def read_slurm_state(slurm: SlurmCommands) -> tuple[list[Association], set[str]]:
     """Associations and QOS names as slurmdbd holds them now."""
-    assoc = runner(["sacctmgr", "-n", "-P", "show", "assoc", f"format={ASSOC_FORMAT}"], env=env)
+    assoc = slurm.run(["sacctmgr", "-n", "-P", "show", "assoc", f"format={ASSOC_FORMAT}"])
     if assoc.returncode != 0:
         raise SchedulerError(f"sacctmgr show assoc failed: {first_line(assoc.stderr)}")
-    qos = runner(["sacctmgr", "-n", "-P", "show", "qos", "format=Name"], env=env)
+    qos = slurm.run(["sacctmgr", "-n", "-P", "show", "qos", "format=Name"])
     if qos.returncode != 0:
         raise SchedulerError(f"sacctmgr show qos failed: {first_line(qos.stderr)}")
     names = {line.strip() for line in qos.stdout.splitlines() if line.strip()}
@@ -229,13 +228,16 @@ def sync_slurm(
     *,
     apply: bool = False,
     audit: AuditLog | None = None,
-    runner: CommandRunner | None = None,
+    runner: RemoteRunner | None = None,
     env: dict[str, str] | None = None,
     cluster: str | None = None,
 ) -> SyncReport:
-    """Report drift; with ``apply`` run the fixes (each audited) and report again."""
-    run = runner or subprocess_runner
-    associations, qos_names = read_slurm_state(run, env)
+    """Report drift; with ``apply`` run the fixes (each audited) and report again.
+
+    ``runner`` starts sacctmgr (default: here); ``env`` adds variables (e.g. SLURM_CONF).
+    """
+    slurm = SlurmCommands(runner=runner, env=env)
+    associations, qos_names = read_slurm_state(slurm)
     drift = diff(contract, associations, qos_names, cluster=cluster)
     report = SyncReport(contract.name, drift)
     if not apply or not drift:
@@ -243,7 +245,7 @@ def sync_slurm(
     failed = False
     for item in drift:
         for cmd in item.fix:
-            result = run(list(cmd), env=env)
+            result = slurm.run(list(cmd))
             ok = result.returncode == 0
             entry = {
                 "command": " ".join(cmd),
@@ -259,7 +261,7 @@ def sync_slurm(
                     evidence={"drift": item.to_dict(), **entry},
                 )
             failed = failed or not ok
-    associations, qos_names = read_slurm_state(run, env)
+    associations, qos_names = read_slurm_state(slurm)
     report.drift = diff(contract, associations, qos_names, cluster=cluster)
     if failed:
         bad = next(a for a in report.applied if not a["ok"])

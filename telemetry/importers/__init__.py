@@ -10,6 +10,7 @@ from telemetry.importers import alibaba_gpu_2023 as _alibaba_gpu_2023  # registe
 from telemetry.importers import sacct as _sacct  # registers itself
 from telemetry.importers.base import (
     DEFAULT_TRACE_START,
+    IMPORTERS,
     ImportOptions,
     JobImporter,
     get_importer,
@@ -19,6 +20,7 @@ from telemetry.importers.base import (
 
 __all__ = [
     "DEFAULT_TRACE_START",
+    "IMPORTERS",
     "ImportOptions",
     "JobImporter",
     "get_importer",

@@ -14,13 +14,12 @@ and the column; an importer never returns part of a file.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from dcops.errors import UnknownNameError
+from dcops.registry import Registry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,32 +54,18 @@ class JobImporter(Protocol):
         ...
 
 
-ImporterT = TypeVar("ImporterT", bound=JobImporter)
+#: Every importer by name (each importer module registers itself on import).
+IMPORTERS: Registry[JobImporter] = Registry("telemetry import source")
 
-_REGISTRY: dict[str, Callable[[], JobImporter]] = {}
-
-
-def register(name: str) -> Callable[[type[ImporterT]], type[ImporterT]]:
-    """Class decorator: make an importer available under ``name``."""
-
-    def decorate(cls: type[ImporterT]) -> type[ImporterT]:
-        if name in _REGISTRY:
-            raise ValueError(f"importer {name!r} registered twice")
-        _REGISTRY[name] = cls
-        return cls
-
-    return decorate
+#: Class decorator: make an importer available under ``name``.
+register = IMPORTERS.register
 
 
 def importer_names() -> list[str]:
     """The names of every registered importer, sorted."""
-    return sorted(_REGISTRY)
+    return IMPORTERS.names()
 
 
 def get_importer(name: str) -> JobImporter:
     """The importer registered as ``name``; UnknownNameError lists the valid ones."""
-    try:
-        factory = _REGISTRY[name]
-    except KeyError:
-        raise UnknownNameError("telemetry import source", name, importer_names()) from None
-    return factory()
+    return IMPORTERS.create(name)

@@ -15,7 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dcops.errors import InputError
-from scheduler.backends.slurm_cli import RunResult, SlurmCliBackend
+from dcops.measurements import CommandResult
+from dcops.remote.local import LocalRunner
+from scheduler.backends.slurm_cli import SlurmCliBackend
 from scheduler.guards import check_argv, check_env, check_script, normalize_abs
 from scheduler.slurm.render import DIRECTIVES_END, SlurmSite, render_slurm
 from scheduler.spec import spec_from_dict
@@ -130,13 +132,16 @@ def test_tenant_text_never_reaches_the_directive_zone(script: str) -> None:
     assert [z for z in zone if "--account=" in z] == [f"#SBATCH --account={TENANT.slurm_account}"]
 
 
-class _Recorder:
+class _Recorder(LocalRunner):
+    """A local runner that starts nothing: records each argv, answers as sbatch --parsable."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[list[str]] = []
 
-    def __call__(self, argv: Any, **kwargs: Any) -> RunResult:
+    def run(self, host: str, argv: Any, **kwargs: Any) -> CommandResult:
         self.calls.append(list(argv))
-        return RunResult(0, "4242\n", "")
+        return CommandResult(host, tuple(argv), 0, "4242\n", "", 0.0)
 
 
 def test_slurm_cli_passes_every_option_on_the_sbatch_command_line(

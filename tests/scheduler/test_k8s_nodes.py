@@ -64,9 +64,9 @@ def _spec(server: FakeKubeServer, name: str) -> dict[str, Any]:
 
 def test_is_a_node_actions_backend(actions: KubernetesNodeActions) -> None:
     assert isinstance(actions, NodeActions)
-    from dcops.node_actions.base import _REGISTRY
+    from dcops.node_actions.base import NODE_ACTIONS
 
-    assert _REGISTRY["kubernetes"] is KubernetesNodeActions
+    assert NODE_ACTIONS.get("kubernetes") is KubernetesNodeActions
 
 
 def test_cordon_uncordon_round_trip_leaves_admin_taints(
