@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from dcops.errors import ExitCode, UnknownNameError
@@ -60,9 +62,12 @@ def test_a_name_is_registered_once_unless_replaced() -> None:
 
 def test_load_runs_once_on_first_lookup_not_on_register() -> None:
     calls: list[int] = []
-    reg: Registry[Thing] = Registry(
-        "thing", load=lambda: calls.append(1) or reg.add("built", Thing)
-    )
+
+    def load() -> None:
+        calls.append(1)
+        reg.add("built", Thing)
+
+    reg: Registry[Thing] = Registry("thing", load=load)
     reg.add("extra", Thing)
     assert calls == []
     assert reg.names() == ["built", "extra"]
@@ -92,7 +97,7 @@ def test_every_pluggable_part_is_a_registry() -> None:
     from scheduler.backends.base import BACKENDS
     from telemetry.importers import IMPORTERS
 
-    registries = [KINDS, NODE_ACTIONS, RUNNERS, CHECKS, BACKENDS, IMPORTERS]
+    registries: list[Registry[Any]] = [KINDS, NODE_ACTIONS, RUNNERS, CHECKS, BACKENDS, IMPORTERS]
     assert all(isinstance(r, Registry) for r in registries)
     assert {"drain", "resume", "cordon", "uncordon"} <= set(KINDS.names())
     assert {"slurm-cli", "kubernetes"} <= set(NODE_ACTIONS.names())

@@ -156,7 +156,7 @@ def test_through_a_remote_runner_env_and_cwd_travel_as_env_argv() -> None:
     assert remote.calls[-1] == (
         "head",
         ("env", "-i", "-C", "/w", "SLURM_CONF=/etc/s.conf", "USER=t", "sbatch", "--parsable"),
-        7,
+        7.0,
         "s",
     )
     SlurmCommands(runner=remote, host="head").run(["sinfo"], timeout_s=3)
