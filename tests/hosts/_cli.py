@@ -14,6 +14,10 @@ from typing import Any
 from tests.rig.hosts import HostsRig
 
 
+#: The SSH connect phase gives up after 3 s on the rig (faults make hosts unreachable).
+BASE_ENV = {"DCOPS_SSH_CONNECT_TIMEOUT_S": "3", "OMP_NUM_THREADS": "1"}
+
+
 @dataclass(frozen=True)
 class Ran:
     proc: subprocess.CompletedProcess[str]
@@ -40,7 +44,7 @@ def dcops(
             "--state-db", str(tmp_path / "state.db"), *args,
         ],
         capture_output=True, text=True, timeout=timeout_s, check=False, cwd="/tmp",
-        env={**os.environ, "DCOPS_SSH_CONNECT_TIMEOUT_S": "3", "OMP_NUM_THREADS": "1", **(env or {})},
+        env={**os.environ, **BASE_ENV, **(env or {})},
     )  # fmt: skip
     return Ran(proc, time.monotonic() - start)
 
