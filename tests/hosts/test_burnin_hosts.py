@@ -1,0 +1,103 @@
+"""Burn-in across the rig's hosts through the SSH launcher: torch/gloo on CPU.
+
+Each rank is a worker process on its own host (network namespace), the
+ranks rendezvous at rank 0's rig address, and the collectives cross the
+bridge. Verdicts and the store are those of a burn-in on one machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.hosts._cli import by_node, dcops
+from tests.integration._burnin_remote import small_thresholds
+from tests.rig.hosts import HostsRig
+
+pytestmark = [pytest.mark.hosts, pytest.mark.torch, pytest.mark.timeout(180)]
+
+WORKER = "burnin.engines.collective_worker"
+
+
+def burnin(rig: HostsRig, tmp_path: Path, *args: str) -> tuple[int, dict, float]:
+    ran = dcops(
+        rig, tmp_path, "burnin", "run", "--launcher", "ssh", "--remote-python", sys.executable,
+        "--rounds", "1", "--duration", "0.2", "--thresholds", str(small_thresholds(tmp_path)),
+        "--json", *args, timeout_s=170,
+    )  # fmt: skip
+    return ran.proc.returncode, ran.json, ran.elapsed_s
+
+
+def rank_addresses(
+    rig: HostsRig, hosts: tuple[str, ...], stop: threading.Event
+) -> dict[str, set[str]]:
+    """While the run lasts: per host, the MASTER_ADDR of every collective worker seen there."""
+    seen: dict[str, set[str]] = {h: set() for h in hosts}
+
+    def watch() -> None:
+        while not stop.is_set():
+            for host in hosts:
+                for pid in rig.pids(host):
+                    try:
+                        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+                        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                    except OSError:
+                        continue
+                    if WORKER.encode() in cmd:
+                        seen[host].update(
+                            e.decode().split("=", 1)[1]
+                            for e in env
+                            if e.startswith(b"MASTER_ADDR=")
+                        )
+            time.sleep(0.05)
+
+    threading.Thread(target=watch, daemon=True).start()
+    return seen
+
+
+def test_two_racks_pass_with_ranks_on_their_own_hosts(
+    healed_hosts: HostsRig, tmp_path: Path
+) -> None:
+    rig = healed_hosts
+    stop = threading.Event()
+    seen = rank_addresses(rig, rig.nodes, stop)
+    try:
+        code, report, _ = burnin(rig, tmp_path, "--nodes", ",".join(rig.nodes))
+    finally:
+        stop.set()
+    assert code == 0, (report["nodes"], report.get("run_reasons"))
+    assert report["status"] == "pass" and report["params"]["backend"] == "ssh"
+    assert sorted(by_node(report)) == sorted(rig.nodes)
+    assert set(report["collectives"]) == {"domain nvl-r01", "domain nvl-r02"}
+    # every host ran its rank; each rack rendezvoused at its rank 0's rig address
+    for rack, hosts in rig.racks.items():
+        for host in hosts:
+            assert seen[host] == {rig.address(hosts[0])}, (rack, host, seen)
+
+
+def test_unreachable_host_is_an_error_and_nothing_is_drained(
+    healed_hosts: HostsRig, tmp_path: Path
+) -> None:
+    rig = healed_hosts
+    hosts = rig.racks["r01"]
+    rig.fault(hosts[2], "link-down")
+    code, report, elapsed = burnin(
+        rig, tmp_path, "--rack", "r01", "--apply", "--node-actions", "recording"
+    )
+    nodes = by_node(report)
+    assert code == 1
+    assert nodes[hosts[2]]["status"] == "error", nodes[hosts[2]]
+    assert all(nodes[h]["status"] == "pass" for h in hosts if h != hosts[2]), nodes
+    reasons = [r for n in report["nodes"] for r in n.get("reasons", [])]
+    assert any(r.get("value") == "unreachable" for r in reasons), reasons
+    assert report["actions"] == [] or all(a["kind"] != "drain" for a in report["actions"])
+    # the run is in the store and the audit chain is whole
+    shown = dcops(rig, tmp_path, "burnin", "show", report["run_id"], "--json")
+    assert shown.proc.returncode == 0 and shown.json["run_id"] == report["run_id"]
+    verify = dcops(rig, tmp_path, "audit", "verify")
+    assert verify.proc.returncode == 0, verify.proc.stderr
+    print(f"time-to-verdict burn-in, link down: {elapsed:.1f} s (whole run of 4 hosts)")
