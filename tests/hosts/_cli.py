@@ -13,7 +13,6 @@ from typing import Any
 
 from tests.rig.hosts import HostsRig
 
-
 #: The SSH connect phase gives up after 3 s on the rig (faults make hosts unreachable).
 BASE_ENV = {"DCOPS_SSH_CONNECT_TIMEOUT_S": "3", "OMP_NUM_THREADS": "1"}
 

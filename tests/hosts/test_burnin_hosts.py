@@ -101,3 +101,61 @@ def test_unreachable_host_is_an_error_and_nothing_is_drained(
     verify = dcops(rig, tmp_path, "audit", "verify")
     assert verify.proc.returncode == 0, verify.proc.stderr
     print(f"time-to-verdict burn-in, link down: {elapsed:.1f} s (whole run of 4 hosts)")
+
+
+def test_host_killed_mid_collective_is_an_error_never_a_drain(
+    healed_hosts: HostsRig, tmp_path: Path
+) -> None:
+    """``burnin run --apply``: a rank's host killed during the domain all_reduce."""
+    import json
+    import os
+    import subprocess
+
+    from tests.hosts._cli import BASE_ENV
+
+    rig = healed_hosts
+    hosts = rig.racks["r01"]
+    victim = hosts[2]
+    argv = [
+        sys.executable, "-m", "dcops", "--config", str(rig.config),
+        "--state-db", str(tmp_path / "state.db"), "burnin", "run", "--rack", "r01",
+        "--launcher", "ssh", "--remote-python", sys.executable, "--rounds", "1",
+        "--duration", "0.2", "--thresholds", str(small_thresholds(tmp_path)), "--json",
+        "--apply", "--node-actions", "recording",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/tmp",
+        env={**os.environ, **BASE_ENV},
+    )  # fmt: skip
+    try:
+        end = time.monotonic() + 120
+        while time.monotonic() < end and proc.poll() is None:
+            out = subprocess.run(
+                ["ip", "netns", "exec", victim, "ss", "-Htn", "state", "established"],
+                capture_output=True, text=True, timeout=10, check=False,
+            ).stdout  # fmt: skip
+            if sum(1 for line in out.splitlines() if ":22 " not in line) >= 4:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, "the run ended before its collective started"
+        struck = time.monotonic()
+        rig.fault(victim, "kill")
+        stdout, stderr = proc.communicate(timeout=120)
+        after_s = time.monotonic() - struck
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, stderr[-2000:]
+    report = json.loads(stdout)
+    assert report["status"] == "error"
+    (rack,) = report["racks"]
+    assert rack["status"] == "error"
+    assert any(victim in r["message"] for r in rack["reasons"]), rack
+    assert all(n["status"] in ("pass", "error") for n in report["nodes"]), report["nodes"]
+    assert report["actions"] == []
+    verify = dcops(rig, tmp_path, "audit", "verify")
+    assert verify.proc.returncode == 0, verify.proc.stderr
+    print(
+        f"\ntime-to-verdict burn-in, host killed mid-all_reduce: {after_s:.1f} s after the fault "
+        f"-> run error: {rack['reasons'][0]['message']}"
+    )

@@ -42,9 +42,10 @@ def test_sweep_fans_out_to_every_host(healed_hosts: HostsRig, tmp_path: Path) ->
 def test_remote_commands_run_on_each_host_itself(hosts_rig: HostsRig) -> None:
     """Each answer comes from its own host: its hostname, its address, its namespace."""
     rig = hosts_rig
+    script = 'hostname; echo "$SSH_CONNECTION"; readlink /proc/self/ns/net'
     with SshRunner(rig.settings()) as runner:
         got = run_many(
-            runner, rig.nodes, ["sh", "-c", 'hostname; echo "$SSH_CONNECTION"; readlink /proc/self/ns/net'],
+            runner, rig.nodes, ["sh", "-c", script],
             timeout_s=15, deadline_s=30, concurrency=8,
         )  # fmt: skip
     namespaces = set()
