@@ -93,7 +93,7 @@ def test_sweep_fault_ends_in_time_and_drains_nothing(
     )  # fmt: skip
     assert drain.proc.returncode == 0, drain.proc.stderr
     before = audit_records(rig, tmp_path)
-    clean, _ = sweep(rig, tmp_path)
+    clean, clean_s = sweep(rig, tmp_path)
     baseline_s = by_node(clean)[bad]["duration_s"]
     rig.fault(bad, kind, arg)
     report, elapsed = sweep(rig, tmp_path)
@@ -119,7 +119,7 @@ def test_sweep_fault_ends_in_time_and_drains_nothing(
     print(
         f"\ntime-to-verdict sweep, {label}: host {got['duration_s']:.2f} s "
         f"(clean {baseline_s:.2f} s; timeout {TIMEOUT_S:g} s, connect {CONNECT_S:g} s), "
-        f"whole sweep {elapsed:.1f} s (deadline {DEADLINE_S:g} s) -> "
+        f"whole sweep {elapsed:.1f} s (clean {clean_s:.1f} s; deadline {DEADLINE_S:g} s) -> "
         f"{got['status']}: {got['error']}"
     )
 
@@ -209,8 +209,9 @@ def test_host_dying_mid_collective_ends_in_time(healed_hosts: HostsRig, kind: st
         thread.start()
         # mid-collective: the victim's rank is connected to its peers (store + 3 gloo pairs)
         end = time.monotonic() + 60
-        while _established(rig, victim) < 4 and time.monotonic() < end:
+        while _established(rig, victim) < 4 and time.monotonic() < end and thread.is_alive():
             time.sleep(0.1)
+        assert thread.is_alive(), f"the collective ended before the fault: {outcome}"
         assert _established(rig, victim) >= 4, rig.processes(victim)
         time.sleep(0.5)
         struck = time.monotonic()
