@@ -96,6 +96,7 @@ def test_up_is_idempotent_and_down_leaves_nothing() -> None:
 
 
 def _up_down_up(env: dict[str, str], rig_dir: Path) -> None:
+    assert script("down", env=env, timeout_s=60).returncode == 0  # down with nothing up: fine
     assert script("status", env=env).returncode != 0
     try:
         first = script("up", env=env, timeout_s=120)
