@@ -34,12 +34,13 @@ def dcops(
     *args: str,
     env: dict[str, str] | None = None,
     timeout_s: float = 120,
+    config: Path | None = None,
 ) -> Ran:
-    """``dcops --config <rig config> --state-db <tmp> ARGS`` (SSH connect timeout 3 s)."""
+    """``dcops --config <config: the rig's> --state-db <tmp> ARGS`` (SSH connect timeout 3 s)."""
     start = time.monotonic()
     proc = subprocess.run(
         [
-            sys.executable, "-m", "dcops", "--config", str(rig.config),
+            sys.executable, "-m", "dcops", "--config", str(config or rig.config),
             "--state-db", str(tmp_path / "state.db"), *args,
         ],
         capture_output=True, text=True, timeout=timeout_s, check=False, cwd="/tmp",
