@@ -49,7 +49,7 @@ from burnin.verdicts import (
 )
 from burnin.verdicts.remeasure import undecided
 from burnin.verdicts.robust import Spread
-from dcops.errors import DcopsError, InputError, UnknownNameError
+from dcops.errors import DcopsError, InputError, RemoteError, UnknownNameError
 from dcops.inventory import Site
 from dcops.measurements import CollectiveResult, GemmResult, GpuRef, NodeReading
 from dcops.ports import CollectiveEngine, GemmEngine, GpuProbe
@@ -464,6 +464,10 @@ def _collectives(
                 if not isinstance(exc, DcopsError):
                     exc = DcopsError(str(exc))
                 run.findings.append(collective_error(c.op, members, exc))
+                if isinstance(exc, RemoteError) and exc.host in {m.node for m in members}:
+                    # one member's node was lost (unreachable, hung, its connection dropped):
+                    # that node could not be judged -> error (never a fail: nothing drains)
+                    run.findings.append(node_error(exc.host, exc, during=f"{c.op} ({label})"))
                 if is_domain and options.localize:
                     _localize(engine, label, domains, trays, thresholds, options, run)
                 continue

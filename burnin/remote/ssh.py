@@ -10,7 +10,10 @@
 Timeouts: each worker gets the call's ``timeout_s`` as its own watchdog and the
 runner a little more (the SSH runner kills the remote command past it). An
 unreachable node is the runner's :class:`~dcops.errors.ConnectError`; a worker
-that fails, a :class:`~dcops.errors.BackendError` naming it.
+that fails, a :class:`~dcops.errors.BackendError` naming it. A collective rank
+whose node cannot be reached, hangs or drops its connection raises the runner's
+error again (same class: ConnectError, CommandTimeout, RemoteError) with that
+node as its ``host``, so the suite marks that node ``error`` besides the group.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from burnin.remote import argv as cmd
 from burnin.remote.results import collective_results, gemm_results, last_error_line
 from burnin.remote.slurm import by_node, free_port
 from dcops.collective_batch import BatchInThreads
-from dcops.errors import BackendError, CommandTimeout, DcopsError, UnknownNameError
+from dcops.errors import (
+    BackendError,
+    CommandTimeout,
+    DcopsError,
+    RemoteError,
+    UnknownNameError,
+)
 from dcops.hostlist import compress
 from dcops.measurements import (
     CollectiveResult,
@@ -166,8 +175,13 @@ class SshCollectiveEngine(BatchInThreads):
             outcomes = list(pool.map(launch, range(len(members))))
         where = compress(sorted({g.node for g in members}))
         for rank, outcome in enumerate(outcomes):
-            if isinstance(outcome, CommandTimeout):
-                raise CommandTimeout(where, f"{op} rank {rank} ({members[rank]}): {outcome}")
+            if isinstance(outcome, RemoteError):
+                # The rank's own node could not be reached, hung or dropped its connection:
+                # the same error, now naming that node, so the suite marks the node too.
+                raise type(outcome)(
+                    members[rank].node,
+                    f"{op} rank {rank} ({members[rank]}) over {where}: {outcome}",
+                )
             if isinstance(outcome, DcopsError):
                 raise BackendError(f"{op} rank {rank} ({members[rank]}): {outcome}")
         first_bad = next(

@@ -308,7 +308,15 @@ class SshRunner:
                 raise ConnectError(
                     target.host, f"server refuses public-key login (allows: {allowed})"
                 ) from exc
-            except paramiko.AuthenticationException:
+            except paramiko.AuthenticationException as exc:
+                # paramiko says "Authentication timeout." (or "failed" once the link died)
+                # when no answer came: the network's fault, not a refused key.
+                if "timeout" in str(exc).lower() or not transport.is_active():
+                    raise ConnectError(
+                        target.host,
+                        f"no answer to public-key authentication as {target.user!r} "
+                        "(timed out or connection lost)",
+                    ) from exc
                 continue
             if transport.is_authenticated():
                 return
