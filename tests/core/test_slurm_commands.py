@@ -153,14 +153,22 @@ def test_through_a_remote_runner_env_and_cwd_travel_as_env_argv() -> None:
     remote = _Remote()
     slurm = SlurmCommands(runner=remote, host="head", slurm_conf="/etc/s.conf", timeout_s=7)
     slurm.run(["sbatch", "--parsable"], env={"USER": "t"}, clean_env=True, cwd="/w", stdin="s")
-    assert remote.calls[-1] == (
-        "head",
-        ("env", "-i", "-C", "/w", "SLURM_CONF=/etc/s.conf", "USER=t", "sbatch", "--parsable"),
-        7.0,
-        "s",
+    host, argv, timeout_s, stdin = remote.calls[-1]
+    assert (host, timeout_s, stdin) == ("head", 7, "s")
+    assert argv == (
+        "env",
+        "-i",
+        "-C",
+        "/w",
+        "SLURM_CONF=/etc/s.conf",
+        "USER=t",
+        "sbatch",
+        "--parsable",
     )
     SlurmCommands(runner=remote, host="head").run(["sinfo"], timeout_s=3)
-    assert remote.calls[-1][1:3] == (("sinfo",), 3)
+    assert len(remote.calls) == 2
+    _, argv, timeout_s, _ = remote.calls[1]
+    assert argv == ("sinfo",) and timeout_s == 3
     with pytest.raises(ValueError, match="bad environment variable name"):
         slurm.run(["sinfo"], env={"A;rm": "1"})
 

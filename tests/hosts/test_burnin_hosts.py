@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ def rig_thresholds(tmp_path: Path) -> Path:
     return path
 
 
-def burnin(rig: HostsRig, tmp_path: Path, *args: str) -> tuple[int, dict, float]:
+def burnin(rig: HostsRig, tmp_path: Path, *args: str) -> tuple[int, dict[str, Any], float]:
     ran = dcops(
         rig, tmp_path, "burnin", "run", "--launcher", "ssh", "--remote-python", sys.executable,
         "--rounds", "1", "--duration", "0.2", "--thresholds", str(rig_thresholds(tmp_path)),
