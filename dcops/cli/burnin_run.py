@@ -367,17 +367,7 @@ def _remote_ports(
 def _ssh_settings(cfg: Config) -> SshSettings:
     from dcops.remote.ssh_settings import SshSettings
 
-    s = cfg.ssh
-    return SshSettings(
-        user=s.user,
-        port=s.port,
-        identity_files=s.identity_files,
-        known_hosts=s.known_hosts,
-        ssh_config=s.ssh_config,
-        connect_timeout_s=s.connect_timeout_s,
-        command_timeout_s=s.command_timeout_s,
-        max_connections=s.max_connections,
-    )
+    return SshSettings.from_config(cfg.ssh)
 
 
 def _targets(site: Any, hostlist: str | None, rack_name: str | None) -> list[str]:

@@ -41,19 +41,7 @@ def read_cliques(site: Site, scenario: str | None) -> dict[str, tuple[str, str]]
         from dcops.remote.ssh import SshRunner
         from dcops.remote.ssh_settings import SshSettings
 
-        s = get_config(click.get_current_context()).ssh
-        runner = SshRunner(
-            SshSettings(
-                user=s.user,
-                port=s.port,
-                identity_files=s.identity_files,
-                known_hosts=s.known_hosts,
-                ssh_config=s.ssh_config,
-                connect_timeout_s=s.connect_timeout_s,
-                command_timeout_s=s.command_timeout_s,
-                max_connections=s.max_connections,
-            )
-        )
+        runner = SshRunner(SshSettings.from_config(get_config(click.get_current_context()).ssh))
         closers.append(runner.close)
     try:
         outcomes = run_many(runner, site.nodes(), ["nvidia-smi", "-q", "-x"], timeout_s=10.0)

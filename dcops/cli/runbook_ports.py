@@ -21,8 +21,10 @@ from dcops.cli.common import get_config, load_current_site, open_audit, resolve_
 from dcops.verify import Verification
 
 if TYPE_CHECKING:
+    from dcops.config import Config
     from dcops.inventory import Site
     from dcops.ports import RemoteRunner
+    from dcops.remote.ssh_settings import SshSettings
     from dcops.sim import SimFleet
     from runbooks.context import EngineContext
 
@@ -137,20 +139,10 @@ def _verdict(run: Any) -> Verification:
     return Verification(status == "pass", summary, findings)
 
 
-def _ssh_settings(cfg: Any) -> Any:
+def _ssh_settings(cfg: Config) -> SshSettings:
     from dcops.remote.ssh_settings import SshSettings
 
-    s = cfg.ssh
-    return SshSettings(
-        user=s.user,
-        port=s.port,
-        identity_files=s.identity_files,
-        known_hosts=s.known_hosts,
-        ssh_config=s.ssh_config,
-        connect_timeout_s=s.connect_timeout_s,
-        command_timeout_s=s.command_timeout_s,
-        max_connections=s.max_connections,
-    )
+    return SshSettings.from_config(cfg.ssh)
 
 
 def build_context(

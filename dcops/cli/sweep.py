@@ -359,19 +359,7 @@ def _where(
         from dcops.remote.ssh_settings import SshSettings
 
         site = load_current_site(ctx, site_path)
-        s = cfg.ssh
-        ssh = SshRunner(
-            SshSettings(
-                user=s.user,
-                port=s.port,
-                identity_files=s.identity_files,
-                known_hosts=s.known_hosts,
-                ssh_config=s.ssh_config,
-                connect_timeout_s=s.connect_timeout_s,
-                command_timeout_s=s.command_timeout_s,
-                max_connections=s.max_connections,
-            )
-        )
+        ssh = SshRunner(SshSettings.from_config(cfg.ssh))
         closers.append(ssh.close)
         runner = ssh
     members = partition_nodes(partition, slurm_conf=cfg.slurm.conf) if partition else None

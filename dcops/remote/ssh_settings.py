@@ -24,6 +24,8 @@ from dcops.remote.known_hosts import known_hosts_name
 if TYPE_CHECKING:
     from paramiko import PKey, SSHConfig
 
+    from dcops.config import SshConfig
+
 #: Tried only with ``look_for_keys=True`` (OpenSSH's defaults).
 DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 
@@ -54,6 +56,20 @@ class SshSettings:
             raise ConfigError("ssh.max_connections must be >= 1")
         if self.max_output_bytes < 0:
             raise ConfigError("ssh.max_output_bytes must be >= 0")
+
+    @classmethod
+    def from_config(cls, ssh: SshConfig) -> SshSettings:
+        """The settings of the ``[ssh]`` config section (every command builds them here)."""
+        return cls(
+            user=ssh.user,
+            port=ssh.port,
+            identity_files=ssh.identity_files,
+            known_hosts=ssh.known_hosts,
+            ssh_config=ssh.ssh_config,
+            connect_timeout_s=ssh.connect_timeout_s,
+            command_timeout_s=ssh.command_timeout_s,
+            max_connections=ssh.max_connections,
+        )
 
 
 @dataclass(frozen=True)
