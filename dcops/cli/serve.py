@@ -85,7 +85,8 @@ def context_factory(cfg: Config, backend_name: str, backend: SchedulerBackend, s
     "--backend",
     default="slurm-cli",
     show_default=True,
-    help="Scheduler backend: slurm-cli, slurm-rest, slurm-pyslurm, or recording (in memory).",
+    help="Scheduler backend: slurm-cli, slurm-rest, or recording (in memory); slurm-pyslurm "
+    "is UNTESTED (PyPI's pyslurm matches only Slurm 25.11): see `dcops jobs backends`.",
 )
 @click.option(
     "--service",
