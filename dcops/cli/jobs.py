@@ -12,7 +12,7 @@ failure.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,7 +26,13 @@ if TYPE_CHECKING:
     from dcops.store import Store
     from scheduler.bridge import Bridge
 
-BACKEND_CHOICES = ["slurm-cli", "slurm-rest", "slurm-pyslurm", "kubernetes"]
+#: The tested backends first; slurm-pyslurm (untested: no rig runs the Slurm its PyPI
+#: release needs) last, and marked so in --help and ``dcops jobs backends``.
+BACKEND_CHOICES = ["slurm-cli", "slurm-rest", "kubernetes", "slurm-pyslurm"]
+BACKEND_HELP = (
+    "Scheduler backend: slurm-cli, slurm-rest, kubernetes; slurm-pyslurm is UNTESTED "
+    "(PyPI's pyslurm matches only Slurm 25.11): see `dcops jobs backends`."
+)
 
 
 def _bridge(ctx: click.Context, store: Store) -> Bridge:
@@ -51,7 +57,7 @@ def jobs() -> None:
     default="slurm-cli",
     show_default=True,
     type=click.Choice(BACKEND_CHOICES),
-    help="Scheduler backend.",
+    help=BACKEND_HELP,
 )
 @api_options
 @json_option
@@ -91,6 +97,55 @@ def submit(
             f"{record.gpus} GPUs) for tenant {record.tenant}"
         ),
     )
+
+
+@jobs.command("backends")
+@json_option
+def backends(as_json: bool) -> None:
+    """The scheduler backends: how each is tested, and whether it can be used here.
+
+    A backend that is not tested (slurm-pyslurm) says so; it is kept for sites whose
+    Slurm matches a pyslurm release, never offered as a peer of the tested ones.
+    """
+    from scheduler.backends.base import TESTED_BY, UNTESTED_WHY, availability
+
+    result = {
+        "backends": [
+            {
+                "name": name,
+                "tested": name in TESTED_BY,
+                "how": TESTED_BY.get(name) or UNTESTED_WHY.get(name, "untested"),
+                "available": available,
+            }
+            for name, available in availability(_availability_checks()).items()
+        ]
+    }
+    emit(result, as_json, render=lambda c: _render_backends(c, result))
+
+
+def _availability_checks() -> dict[str, Any]:
+    """name -> a check that says why the backend cannot be used here (None: it can)."""
+    from scheduler.backends import pyslurm_backend, slurm_cli, slurm_rest
+    from scheduler.kubernetes.backend import kubernetes_availability
+
+    return {
+        "slurm-cli": slurm_cli.check_available,
+        "slurm-rest": slurm_rest.check_available,
+        "kubernetes": kubernetes_availability,
+        "slurm-pyslurm": pyslurm_backend.check_available,
+    }
+
+
+def _render_backends(console: Console, result: dict[str, Any]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table("backend", "tested", "available here")
+    for b in result["backends"]:
+        how = escape(b["how"])
+        tested = how if b["tested"] else f"[yellow]UNTESTED[/yellow]: {how}"
+        table.add_row(b["name"], tested, escape(b["available"]))
+    console.print(table)
 
 
 @jobs.command("list")

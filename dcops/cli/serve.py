@@ -26,7 +26,8 @@ from dcops.errors import DcopsError
     "--backend",
     default="slurm-cli",
     show_default=True,
-    help="Scheduler backend: slurm-cli, slurm-rest, slurm-pyslurm, or recording (in memory).",
+    help="Scheduler backend: slurm-cli, slurm-rest, or recording (in memory); slurm-pyslurm "
+    "is UNTESTED (PyPI's pyslurm matches only Slurm 25.11): see `dcops jobs backends`.",
 )
 @click.option(
     "--service",

@@ -127,6 +127,20 @@ def create_backend(name: str, /, **options: Any) -> SchedulerBackend:
     return BACKENDS.create(name, **options)
 
 
+#: How each built-in backend is tested; a backend missing here is untested.
+#: ``dcops jobs backends`` shows this next to each backend's availability.
+TESTED_BY: Mapping[str, str] = {
+    "slurm-cli": "live: the Slurm 22.05 (Debian) and 24.11 (built) test rigs",
+    "slurm-rest": "live: slurmrestd v0.0.38 (Slurm 22.05), v0.0.40..v0.0.42 (Slurm 24.11)",
+    "kubernetes": "the real client against a loopback API server; live with KUBECONFIG",
+}
+#: Why a built-in backend is untested (it is kept, and offered last, never as a peer).
+UNTESTED_WHY: Mapping[str, str] = {
+    "slurm-pyslurm": "pyslurm on PyPI matches only Slurm 25.11, which no test rig runs "
+    "(pyslurm X.Y needs Slurm X.Y)",
+}
+
+
 def availability(checks: Mapping[str, Callable[[], str | None]]) -> dict[str, str]:
     """name -> "ok" or why it is unavailable (e.g. pyslurm not importable / version mismatch)."""
     return {name: (check() or "ok") for name, check in checks.items()}

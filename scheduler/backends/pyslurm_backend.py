@@ -13,9 +13,12 @@ slurmctld accepts only from root or SlurmUser; reads and cancels are checked
 against the tenant contract here (account and user) before anything is done.
 Logs are read as the tenant user like ``slurm-cli``.
 
-Not exercised on the test rig (Debian's Slurm 22.05 has no matching pyslurm
-on PyPI); the reading side goes through :mod:`dcops.slurm.parse`-equivalent
-normalization of pyslurm's ``to_dict()``.
+UNTESTED: no test rig runs a Slurm that a pyslurm on PyPI matches (PyPI carries
+25.11.x; the rigs run Debian's 22.05 and a built 24.11), so this backend is kept
+for sites that have one, listed last and marked untested in ``--help``, the docs
+and ``dcops jobs backends`` (:data:`scheduler.backends.base.UNTESTED_WHY`). The
+reading side goes through :mod:`dcops.slurm.parse`-equivalent normalization of
+pyslurm's ``to_dict()``.
 """
 
 from __future__ import annotations

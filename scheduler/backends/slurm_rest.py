@@ -15,7 +15,8 @@ The API version is detected from the server (``GET /openapi/v3`` paths, else
 * v0.0.39 .. v0.0.45 (data_parser): ``environment`` a ``K=V`` list,
   ``minimum_nodes``/``maximum_nodes``, ``{set, infinite, number}`` integers,
   ``tres_per_node`` ``gres/gpu:N``; from v0.0.41 the script goes in
-  ``job.script``; the submit answer may nest ``job_id`` in ``result``.
+  ``job.script`` and ``--segment`` is ``segment_size``; the submit answer may nest
+  ``job_id`` in ``result``.
 
 Job JSON of every version is normalized by :mod:`dcops.slurm.parse`.
 """
@@ -61,6 +62,9 @@ SUPPORTED_VERSIONS = (
     "0.0.44",
     "0.0.45",
 )
+#: The first version whose job description has ``segment_size`` (``--segment``): v0.0.41,
+#: in every slurmrestd schema captured in tests/data (24.05, 24.11, 25.05, 25.11).
+SEGMENT_SIZE_SINCE = (0, 0, 41)
 _SUBMIT_PATH = re.compile(r"^/slurm/v(0\.0\.\d+)/job/submit/?$")
 
 
@@ -145,7 +149,7 @@ def job_description(sub: SlurmSubmission, version: str, env: Mapping[str, str]) 
             job["requeue"] = key == "requeue"
         elif key == "constraint":
             job["constraints"] = value
-        elif key == "segment" and _vtuple(version) >= (0, 0, 43):
+        elif key == "segment" and _vtuple(version) >= SEGMENT_SIZE_SINCE:
             job["segment_size"] = int(str(value))
         else:
             raise InputError(

@@ -11,6 +11,14 @@ loopback). The fixture:
   session, unless ``DCOPS_RIG_KEEP=1``;
 * otherwise skips, saying why (not root, not Debian, no script).
 
+Two Slurms, one at a time: ``slurm_cluster`` is Debian's packaged 22.05 (tests
+marked ``slurm``), ``slurm24_cluster`` the Slurm 24.11 that ``scripts/build-slurm``
+builds (``scripts/test-cluster up --slurm 24.11``; tests marked ``slurm24``, under
+``tests/slurm24/``): two racks of 9 trays under ``topology/block``. Each fixture
+refuses the other's rig. Where the rigs are required (``DCOPS_RIG_REQUIRE=1``,
+which ``scripts/check`` sets as root on Debian, or ``CI`` set), a rig that cannot be
+had is a failure, never a skip.
+
 ``DCOPS_RIG_DIR`` (and the other ``DCOPS_RIG_*`` variables of the script) are
 read when this plugin is imported, before the per-test environment isolation.
 Tests using it are marked ``@pytest.mark.slurm`` and must leave the cluster as
@@ -38,7 +46,27 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "test-cluster"
 #: The caller's rig settings, captured before tests scrub DCOPS_* from the environment.
 _RIG_ENV = {k: v for k, v in os.environ.items() if k.startswith("DCOPS_RIG_")}
+_CI = os.environ.get("CI")
 UP_TIMEOUT_S = 900  # includes apt-get install on a fresh machine
+UP24_TIMEOUT_S = 3600  # includes building Slurm 24.11 on a fresh (busy, 2-core) machine
+#: The Slurm the slurm24 tier runs (scripts/build-slurm VERSION).
+SLURM24 = "24.11"
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "yes", "true")
+
+
+def rigs_required() -> bool:
+    """Must a missing rig fail the test (CI, or scripts/check as root) rather than skip it?"""
+    return _truthy(_RIG_ENV.get("DCOPS_RIG_REQUIRE")) or _truthy(_CI)
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip with ``reason``, or fail with it where the rigs are required."""
+    if rigs_required():
+        pytest.fail(f"{reason} (required here: DCOPS_RIG_REQUIRE or CI is set)", pytrace=False)
+    pytest.skip(reason)
 
 
 @dataclass(frozen=True)
@@ -55,11 +83,37 @@ class SlurmCluster:
     test_user: str
     started_here: bool = False
     script: Path = field(default=SCRIPT)
+    #: "packaged" (Debian's 22.05) or the version scripts/build-slurm built (24.11).
+    flavour: str = "packaged"
+    #: where that build lives (its bin/ leads PATH); None for the packaged Slurm in /usr.
+    prefix: Path | None = None
+    #: rack name -> its nodes, in order (one NVLink domain, one block/leaf switch each).
+    racks: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the dcops site file of the rig (racks, domains, GPUs per node).
+    site: Path | None = None
+    #: the data_parser (OpenAPI) versions slurmrestd serves.
+    restd_versions: tuple[str, ...] = ()
 
     @property
     def env(self) -> dict[str, str]:
-        """This process's environment plus SLURM_CONF."""
-        return {**os.environ, "SLURM_CONF": str(self.slurm_conf)}
+        """This process's environment plus SLURM_CONF (and the built Slurm first on PATH)."""
+        env = {**os.environ, "SLURM_CONF": str(self.slurm_conf)}
+        if self.prefix is not None and not env.get("PATH", "").startswith(str(self.bin_path)):
+            env["PATH"] = f"{self.bin_path}:{env.get('PATH', '')}"
+        return env
+
+    @property
+    def bin_path(self) -> str:
+        """The PATH entries of this rig's Slurm ("" for the packaged one: it is on PATH)."""
+        if self.prefix is None:
+            return ""
+        return f"{self.prefix / 'sbin'}:{self.prefix / 'bin'}"
+
+    def rack_of(self, node: str) -> str:
+        for rack, members in self.racks.items():
+            if node in members:
+                return rack
+        raise KeyError(node)
 
     def run(
         self,
@@ -144,11 +198,14 @@ def wait_until(
         time.sleep(interval_s)
 
 
-def _script(command: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
+def _script(
+    command: str, timeout_s: float, *args: str, slurm: str = "packaged"
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DCOPS_RIG_")}
     env.update(_RIG_ENV)
+    env["DCOPS_RIG_SLURM"] = slurm
     return subprocess.run(
-        [str(SCRIPT), command],
+        [str(SCRIPT), command, *args],
         env=env,
         capture_output=True,
         text=True,
@@ -157,8 +214,8 @@ def _script(command: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _describe() -> dict[str, str]:
-    out = _script("env", 30).stdout
+def _describe(slurm: str = "packaged") -> dict[str, str]:
+    out = _script("env", 30, slurm=slurm).stdout
     values: dict[str, str] = {}
     for line in out.splitlines():
         parts = shlex.split(line)
@@ -180,26 +237,16 @@ def _cannot_start_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster() -> Iterator[SlurmCluster]:
-    """The running local Slurm cluster (started for this session when needed)."""
+def _cluster(values: dict[str, str], started: bool) -> SlurmCluster:
     from dcops.hostlist import expand
 
-    started = False
-    if not SCRIPT.exists() or _script("status", 60).returncode != 0:
-        reason = _cannot_start_reason()
-        if reason is not None:
-            pytest.skip(reason)
-        up = _script("up", UP_TIMEOUT_S)
-        if up.returncode != 0:
-            pytest.fail(
-                f"scripts/test-cluster up failed (exit {up.returncode}):\n"
-                f"{up.stdout[-3000:]}\n{up.stderr[-6000:]}",
-                pytrace=False,
-            )
-        started = True
-    values = _describe()
-    cluster = SlurmCluster(
+    racks: dict[str, tuple[str, ...]] = {}
+    for expr in values.get("DCOPS_RIG_RACKS", "").split():
+        members = tuple(expand(expr))
+        racks[members[0].split("-")[1]] = members
+    prefix = values.get("DCOPS_RIG_SLURM_PREFIX") or None
+    site = values.get("DCOPS_RIG_SITE") or None
+    return SlurmCluster(
         rig_dir=Path(values["DCOPS_RIG_DIR"]),
         slurm_conf=Path(values["SLURM_CONF"]),
         cluster=values["DCOPS_RIG_CLUSTER"],
@@ -209,11 +256,94 @@ def slurm_cluster() -> Iterator[SlurmCluster]:
         restd_url=values["DCOPS_RIG_RESTD_URL"],
         test_user=values["DCOPS_RIG_TEST_USER"],
         started_here=started,
+        flavour=values.get("DCOPS_RIG_SLURM", "packaged"),
+        prefix=Path(prefix) if prefix else None,
+        racks=racks,
+        site=Path(site) if site else None,
+        restd_versions=tuple(
+            v.lstrip("v") for v in values.get("DCOPS_RIG_RESTD_DATA_PARSERS", "").split(",") if v
+        ),
     )
+
+
+def _other_rig_running(want: str) -> str | None:
+    """The Slurm of a rig that is up but is not ``want`` (None: none such, or it is ``want``)."""
+    if not SCRIPT.exists() or _script("status", 60, slurm=want).returncode != 0:
+        return None
+    got = _describe(want).get("DCOPS_RIG_SLURM", "packaged")
+    return None if got == want or got.startswith(want + ".") else got
+
+
+def _down_at_end(started: bool, slurm: str) -> None:
+    if started and not _truthy(_RIG_ENV.get("DCOPS_RIG_KEEP")):
+        down = _script("down", 180, slurm=slurm)
+        if down.returncode != 0:
+            pytest.fail(f"scripts/test-cluster down failed:\n{down.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> Iterator[SlurmCluster]:
+    """The running local Slurm 22.05 cluster (started for this session when needed)."""
+    started = False
+    other = _other_rig_running("packaged")
+    if other is not None:
+        skip_or_fail(
+            f"the Slurm test rig runs Slurm {other}; the slurm tier needs the packaged 22.05 "
+            "(scripts/test-cluster down, then run it alone; scripts/check runs the tiers in turn)"
+        )
+    if not SCRIPT.exists() or _script("status", 60).returncode != 0:
+        reason = _cannot_start_reason()
+        if reason is not None:
+            skip_or_fail(reason)
+        up = _script("up", UP_TIMEOUT_S)
+        if up.returncode != 0:
+            pytest.fail(
+                f"scripts/test-cluster up failed (exit {up.returncode}):\n"
+                f"{up.stdout[-3000:]}\n{up.stderr[-6000:]}",
+                pytrace=False,
+            )
+        started = True
+    cluster = _cluster(_describe(), started)
     try:
         yield cluster
     finally:
-        if started and _RIG_ENV.get("DCOPS_RIG_KEEP", "") not in ("1", "yes", "true"):
-            down = _script("down", 120)
-            if down.returncode != 0:
-                pytest.fail(f"scripts/test-cluster down failed:\n{down.stderr[-3000:]}")
+        _down_at_end(started, "packaged")
+
+
+@pytest.fixture(scope="session")
+def slurm24_cluster() -> Iterator[SlurmCluster]:
+    """The running local Slurm 24.11 cluster (built and started for this session when needed).
+
+    Its Slurm's ``bin``/``sbin`` lead this process's PATH for the session, so that dcops's
+    own ``sbatch``/``scontrol``/``salloc`` calls and its subprocesses reach 24.11.
+    """
+    started = False
+    other = _other_rig_running(SLURM24)
+    if other is not None:
+        skip_or_fail(
+            f"the Slurm test rig runs Slurm {other}; the slurm24 tier needs Slurm {SLURM24} "
+            "(scripts/test-cluster down && scripts/test-cluster up --slurm 24.11; scripts/check "
+            "runs the tiers in turn)"
+        )
+    if _script("status", 60, slurm=SLURM24).returncode != 0:
+        reason = _cannot_start_reason()
+        if reason is not None:
+            skip_or_fail(reason.replace("test-cluster up", f"test-cluster up --slurm {SLURM24}"))
+        up = _script("up", UP24_TIMEOUT_S, "--slurm", SLURM24, slurm=SLURM24)
+        if up.returncode != 0:
+            pytest.fail(
+                f"scripts/test-cluster up --slurm {SLURM24} failed (exit {up.returncode}):\n"
+                f"{up.stdout[-3000:]}\n{up.stderr[-6000:]}",
+                pytrace=False,
+            )
+        started = True
+    cluster = _cluster(_describe(SLURM24), started)
+    if cluster.prefix is None or not cluster.flavour.startswith(SLURM24):
+        pytest.fail(f"the rig says it runs Slurm {cluster.flavour}, not {SLURM24}", pytrace=False)
+    saved_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = f"{cluster.bin_path}:{saved_path}"
+    try:
+        yield cluster
+    finally:
+        os.environ["PATH"] = saved_path
+        _down_at_end(started, SLURM24)

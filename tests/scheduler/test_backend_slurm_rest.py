@@ -12,7 +12,9 @@ import pytest
 from dcops.errors import InputError, SchedulerError, UnknownNameError
 from dcops.jobstate import JobState
 from scheduler.backends.slurm_rest import (
+    SEGMENT_SIZE_SINCE,
     SlurmRestBackend,
+    _vtuple,
     job_description,
     pick_version,
     submitted_job_id,
@@ -126,8 +128,21 @@ def test_option_restd_cannot_express_is_refused(root: Path) -> None:
     sub = _submission(root)
     sub = type(sub)(sub.script, sub.env, sub.user, (*sub.options, ("segment", "4")), sub.notes)
     with pytest.raises(InputError, match="slurm-cli"):
-        job_description(sub, "0.0.42", {})
-    assert job_description(sub, "0.0.43", {})["job"]["segment_size"] == 4
+        job_description(sub, "0.0.40", {})
+    for version in ("0.0.41", "0.0.42", "0.0.43"):
+        assert job_description(sub, version, {})["job"]["segment_size"] == 4
+
+
+@pytest.mark.parametrize("release", ["24.05", "24.11", "25.05", "25.11"])
+def test_segment_size_where_the_real_schemas_have_it(release: str) -> None:
+    """The version rule for segment_size matches every captured slurmrestd schema."""
+    doc = json.loads(shared_fixture(f"slurm/slurmrestd/{release}/openapi-v3.json").read_text())
+    schemas = doc["components"]["schemas"]
+    versions = [n.split("_")[0].lstrip("v") for n in schemas if n.endswith("_job_desc_msg")]
+    assert versions
+    for version in versions:
+        has = "segment_size" in schemas[f"v{version}_job_desc_msg"]["properties"]
+        assert has == (_vtuple(version) >= SEGMENT_SIZE_SINCE), (release, version)
 
 
 def test_submit_answers_of_every_shape() -> None:
