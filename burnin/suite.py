@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from burnin.localize import Localization, localize
 from burnin.profiles import Thresholds
@@ -52,6 +52,7 @@ from burnin.verdicts.robust import Spread
 from dcops.errors import DcopsError, InputError, RemoteError, UnknownNameError
 from dcops.inventory import Site
 from dcops.measurements import CollectiveResult, GemmResult, GpuRef, NodeReading
+from dcops.per_node import each_node
 from dcops.ports import CollectiveEngine, GemmEngine, GpuProbe
 
 if TYPE_CHECKING:
@@ -64,8 +65,6 @@ Progress = Callable[[str, int, int], None]
 #: (each bounded by ``timeout_s``, ``concurrency`` at once); it returns the callback told
 #: each node as it answers. The CLI says from it which nodes a long wait waits for.
 Watch = Callable[[str, Sequence[str], float, int], Callable[[str], None]]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -330,6 +329,18 @@ def _burn(
     return gemm.run(gpus, dtype=dtype, duration_s=duration_s, seed=seed, timeout_s=timeout_s)
 
 
+def _told(
+    answered: Callable[[str], None], done: Callable[[int], None]
+) -> Callable[[str, int], None]:
+    """A node answered: tell the watch which, and the progress bar how many so far."""
+
+    def told(node: str, count: int) -> None:
+        answered(node)
+        done(count)
+
+    return told
+
+
 def _step(progress: Progress, stage: str, first: int, total: int, i: int) -> None:
     progress(stage, first + i, total)
 
@@ -351,7 +362,7 @@ def _gemm_round(
         except DcopsError as exc:
             return exc
 
-    outcomes = _as_answered(pool, one, list(per_node), done, answered)
+    outcomes = each_node(pool, one, list(per_node), answered=_told(answered, done))
     out: list[GemmResult] = []
     for node, outcome in outcomes.items():
         if isinstance(outcome, DcopsError):
@@ -377,13 +388,8 @@ def _probe_all(
             return exc
 
     answered = watch("probe", nodes, options.probe_timeout_s, options.concurrency)
-    outcomes = _as_answered(
-        pool,
-        read,
-        list(nodes),
-        functools.partial(_step, progress, "probe", 0, len(nodes)),
-        answered,
-    )
+    done = functools.partial(_step, progress, "probe", 0, len(nodes))
+    outcomes = each_node(pool, read, list(nodes), answered=_told(answered, done))
     out: list[NodeReading] = []
     for node, outcome in outcomes.items():
         if isinstance(outcome, DcopsError):
@@ -391,25 +397,6 @@ def _probe_all(
         else:
             out.append(outcome)
     return out
-
-
-def _as_answered(
-    pool: ThreadPoolExecutor,
-    call: Callable[[str], T],
-    nodes: list[str],
-    done: Callable[[int], None],
-    answered: Callable[[str], None],
-) -> dict[str, T]:
-    """``call`` on every node in parallel; ``done(count)`` and ``answered(node)`` as each
-    answers (a hung node holds back no count); the outcomes in the order of ``nodes``."""
-    futures = {pool.submit(call, node): node for node in nodes}
-    got: dict[str, T] = {}
-    for i, future in enumerate(as_completed(futures)):
-        node = futures[future]
-        got[node] = future.result()
-        answered(node)
-        done(i + 1)
-    return {node: got[node] for node in nodes}
 
 
 def _collectives(

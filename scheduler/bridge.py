@@ -43,7 +43,6 @@ from dcops.errors import DcopsError, InputError, QuotaExceededError, UnknownName
 from dcops.jobstate import JobState
 from dcops.store import AuditLog, Store, utc_now
 from scheduler.backends.base import JobStatus, SchedulerBackend, create_backend
-from scheduler.backends.configured import load_builtin_backends
 from scheduler.guards import Resolver, realpath_resolver
 from scheduler.spec import JobSpec, load_spec
 from scheduler.tenants.contract import AdmittedJob, TenantContract, admit, check_job_limits
@@ -172,7 +171,6 @@ class Bridge:
     def backend(self, name: str) -> SchedulerBackend:
         """The named backend, created on first use with its ``backend_options``."""
         if name not in self._backends:
-            load_builtin_backends()
             self._backends[name] = create_backend(name, **self._options.get(name, {}))
         return self._backends[name]
 
@@ -186,7 +184,6 @@ class Bridge:
     ) -> JobRecord:
         """Admit ``spec`` for ``tenant``, submit it as the tenant, record and audit it."""
         if backend not in FAMILIES:
-            load_builtin_backends()
             raise UnknownNameError("scheduler backend", backend, sorted(FAMILIES))
         family = FAMILIES[backend]
         job_spec = spec if isinstance(spec, JobSpec) else load_spec(spec)

@@ -159,13 +159,10 @@ def collect(
         # ticks would redraw it forever: it says nothing until it stops.
         waiting = Waiting(nodes, timeout_s=sampler.timeout_s, concurrency=sampler.concurrency)
         with progress_bar(once and not as_json, status=waiting.line) as progress:
-            answered = 0
 
             def on_answer(node: str) -> None:
-                nonlocal answered
-                answered += 1
                 waiting.done(node)
-                progress("sample", answered, len(nodes))
+                progress("sample", len(nodes) - len(waiting.pending), len(nodes))
 
             if once:
                 sampler.on_answer = on_answer

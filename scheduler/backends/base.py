@@ -111,8 +111,29 @@ class SchedulerBackend(Protocol):
         ...
 
 
-#: Every scheduler backend by name (each backend module registers itself on import).
-BACKENDS: Registry[SchedulerBackend] = Registry("scheduler backend")
+#: The modules that register the backends shipped with dcops (imported on the first lookup).
+BUILTIN_MODULES = (
+    "scheduler.backends.slurm_cli",
+    "scheduler.backends.slurm_rest",
+    "scheduler.backends.pyslurm_backend",
+    "scheduler.backends.recording",
+)
+
+
+def _load_builtin_backends() -> None:
+    import contextlib
+    import importlib
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+    # The Kubernetes backend registers itself; its client library is imported lazily.
+    with contextlib.suppress(ImportError):
+        importlib.import_module("scheduler.kubernetes.backend")
+
+
+#: Every scheduler backend by name (each backend module registers itself on import; the
+#: built-in ones are imported on the first lookup).
+BACKENDS: Registry[SchedulerBackend] = Registry("scheduler backend", load=_load_builtin_backends)
 
 #: Class decorator: make a backend available to :func:`create_backend` as ``name``.
 register_backend = BACKENDS.register

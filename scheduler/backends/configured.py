@@ -3,36 +3,18 @@
 ``build_backend("slurm-cli", cfg)`` is what ``dcops serve`` and ``dcops jobs`` use:
 ``[slurm] conf`` (``DCOPS_SLURM_CONF``) reaches the Slurm backends, ``[slurm]
 restd_url`` (``DCOPS_SLURM_RESTD_URL``) the REST one (which otherwise falls back to
-``DCOPS_SLURMRESTD_URL`` / ``SLURMRESTD_URL``). :func:`load_builtin_backends`
-registers every backend that ships with dcops; the Kubernetes one only when its
-module imports (its client library is imported lazily).
+``DCOPS_SLURMRESTD_URL`` / ``SLURMRESTD_URL``). The backend registry
+(:data:`scheduler.backends.base.BACKENDS`) imports the built-in backends itself.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 from typing import TYPE_CHECKING, Any
 
 from scheduler.backends.base import SchedulerBackend, create_backend
 
 if TYPE_CHECKING:
     from dcops.config import Config
-
-#: The modules that register the backends shipped with dcops.
-BUILTIN_MODULES = (
-    "scheduler.backends.slurm_cli",
-    "scheduler.backends.slurm_rest",
-    "scheduler.backends.pyslurm_backend",
-    "scheduler.backends.recording",
-)
-
-
-def load_builtin_backends() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(module)
-    with contextlib.suppress(ImportError):
-        importlib.import_module("scheduler.kubernetes.backend")
 
 
 def backend_options(cfg: Config) -> dict[str, dict[str, Any]]:
@@ -46,5 +28,4 @@ def backend_options(cfg: Config) -> dict[str, dict[str, Any]]:
 
 def build_backend(name: str, cfg: Config) -> SchedulerBackend:
     """The named backend, configured from ``[slurm]`` where it applies."""
-    load_builtin_backends()
     return create_backend(name, **backend_options(cfg).get(name, {}))

@@ -35,12 +35,13 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from dcops.errors import DcopsError
 from dcops.measurements import GpuReading, GpuRef, NodeReading
+from dcops.per_node import each_node
 from dcops.ports import GpuProbe
 from telemetry.collect.schema import SampleColumns
 
@@ -53,6 +54,10 @@ DEFAULT_MAX_BUFFER_ROWS = 20_000
 DEFAULT_FLUSH_EVERY_S = 600.0
 DEFAULT_CONCURRENCY = 32
 _XID_MEMORY = 256  # (code, timestamp) keys remembered per GPU
+
+
+def _ignore(node: str, count: int) -> None:
+    return None
 
 
 class SamplerClock(Protocol):
@@ -221,16 +226,15 @@ class Sampler:
             except DcopsError as exc:
                 return exc
 
-        got: dict[str, NodeReading | DcopsError] = {}
+        on_answer = self.on_answer
         workers = max(1, min(self.concurrency, len(self.nodes)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dcops-sample") as pool:
-            futures = {pool.submit(read, node): node for node in self.nodes}
-            for future in as_completed(futures):
-                node = futures[future]
-                got[node] = future.result()
-                if self.on_answer is not None:
-                    self.on_answer(node)
-        return {node: got[node] for node in self.nodes}
+            return each_node(
+                pool,
+                read,
+                self.nodes,
+                answered=(lambda node, count: on_answer(node)) if on_answer else _ignore,
+            )
 
     def _take(self, reading: NodeReading) -> int:
         with self._lock:

@@ -83,47 +83,36 @@ def _adapt_allocations(frame: pd.DataFrame) -> pd.DataFrame:
     return consolidated
 
 
+def _data_files(path: Path, what: str) -> list[Path]:
+    """``path`` itself, or a folder's Parquet/CSV files in path order (time order for
+    ``date=YYYY-MM-DD`` style names); none is an InputError naming ``what``."""
+    if not path.is_dir():
+        return [path]
+    files = sorted(
+        p
+        for p in path.rglob("*")
+        if p.is_file() and p.suffix.lower() in (".parquet", ".csv") and not p.name.startswith(".")
+    )
+    if not files:
+        raise InputError(f"{path}: no .parquet or .csv {what} files")
+    return files
+
+
 def read_allocations(path: Path) -> pd.DataFrame:
     import pandas as pd
 
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in (".parquet", ".csv")
-            and not p.name.startswith(".")
-        )
-        if not files:
-            raise InputError(f"{path}: no .parquet or .csv allocation files")
-        frame = pd.concat([_read_table(f) for f in files], ignore_index=True)
-    else:
-        frame = _read_table(path)
-    return _adapt_allocations(frame)
+    frames = [_read_table(f) for f in _data_files(path, "allocation")]
+    return _adapt_allocations(
+        frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    )
 
 
 def sample_chunks(path: Path) -> Iterator[pd.DataFrame]:
-    """Sample frames from a file (one chunk) or a folder of Parquet/CSV files (one per file).
-
-    Files of a folder (a day/hour partitioned dataset) are read in path order,
-    which is time order for ``day=YYYY-MM-DD`` style names.
-    """
+    """Sample frames from a file (one chunk) or a folder of Parquet/CSV files (one per file)."""
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
-    if path.is_dir():
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in (".parquet", ".csv")
-            and not p.name.startswith(".")
-        )
-        if not files:
-            raise InputError(f"{path}: no .parquet or .csv sample files")
-        for f in files:
-            yield _adapt_samples(_read_table(f))
-    else:
-        yield _adapt_samples(_read_table(path))
+    for f in _data_files(path, "sample"):
+        yield _adapt_samples(_read_table(f))
 
 
 def compute_energy(
