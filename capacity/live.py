@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from dcops.errors import BackendError, SchedulerError
-from dcops.ports import RemoteRunner
 from dcops.slurm.commands import SlurmCommands, first_line
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
@@ -47,10 +46,8 @@ def _run(slurm: SlurmCommands, argv: list[str]) -> str:
     return result.stdout
 
 
-def read_slurm_topology(
-    runner: RemoteRunner, host: str = "localhost", slurm_conf: str | None = None
-) -> SlurmTopology:
-    slurm = SlurmCommands(runner=runner, host=host, slurm_conf=slurm_conf, timeout_s=30.0)
+def read_slurm_topology(slurm: SlurmCommands) -> SlurmTopology:
+    """Slurm's version, topology plugin and ``scontrol show topology``, read live."""
     version_text = _run(slurm, ["scontrol", "--version"])
     m = _VERSION.search(version_text)
     if not m:

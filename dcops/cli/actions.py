@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.acting import make_actuator, resolve_scheduler, scheduler_options
-from dcops.cli.common import emit, json_option, open_audit
+from dcops.cli.acting import scheduler_options, where_of
+from dcops.cli.common import emit, json_option
 from dcops.cli.node import render_results
+from dcops.cli.wiring import Mode, Where, Wiring
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -28,15 +29,17 @@ def actions() -> None:
     """The actuator's actions: the approval queue, approve/deny, undo."""
 
 
-def _actuator(ctx: click.Context, where: dict[str, Any], action_id: str | None = None) -> Actuator:
+def _actuator(wiring: Wiring, action_id: str) -> Actuator:
+    """The actuator, acting with the backend the action was asked for (unless given)."""
+    import dataclasses
+
     from dcops.actions import records
 
-    audit = open_audit(ctx)
-    if action_id is not None and not where.get("backend") and not where.get("scenario"):
-        stored = records.get(audit.store, action_id).get("backend")
-        where = where | {"backend": stored}  # act with the backend the action was asked for
-    node_actions, site = resolve_scheduler(ctx, audit.store, **where)
-    return make_actuator(ctx, audit, node_actions, site)
+    where = wiring.where
+    if not where.node_actions and not where.scenario:
+        stored = records.get(wiring.store(), action_id).get("backend")
+        wiring.where = dataclasses.replace(where, node_actions=stored or None)
+    return wiring.actuator(wiring.node_actions())
 
 
 def _brief(row: dict[str, Any]) -> dict[str, Any]:
@@ -53,11 +56,10 @@ def _brief(row: dict[str, Any]) -> dict[str, Any]:
 @click.pass_context
 def list_(ctx: click.Context, pending: bool, limit: int, as_json: bool) -> None:
     """Stored actions, newest first (pending approvals expire; see docs/actions.md)."""
-    from dcops.actions import Actuator
 
-    audit = open_audit(ctx)
-    rows = [_brief(r) for r in Actuator(audit, node_actions=None).list_actions(
-        pending=pending, limit=limit)]  # fmt: skip
+    with Wiring.of(ctx, Where(Mode.SSH)) as wiring:
+        rows = [_brief(r) for r in wiring.action_queue().list_actions(
+            pending=pending, limit=limit)]  # fmt: skip
 
     def render(console: Console) -> None:
         from rich.table import Table
@@ -83,9 +85,9 @@ def list_(ctx: click.Context, pending: bool, limit: int, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, action_id: str, as_json: bool) -> None:
     """One action with its evidence, policy steps and backend call."""
-    from dcops.actions import Actuator
 
-    row = Actuator(open_audit(ctx), node_actions=None).show(action_id)
+    with Wiring.of(ctx, Where(Mode.SSH)) as wiring:
+        row = wiring.action_queue().show(action_id)
 
     def render(console: Console) -> None:
         for key in ("id", "kind", "targets", "status", "level", "source", "source_run",
@@ -119,9 +121,9 @@ def approve(
     """Approve a pending action: it runs now (you are recorded as the approver)."""
     from dcops.actions import exit_code
 
-    where = {"scenario": scenario, "site_path": site_path, "backend": backend}
-    actuator = _actuator(ctx, where, action_id)
-    result = actuator.approve(action_id, actuator.audit.actor)
+    with Wiring.of(ctx, where_of(scenario, site_path, backend)) as wiring:
+        actuator = _actuator(wiring, action_id)
+        result = actuator.approve(action_id, actuator.audit.actor)
     data = [result.to_dict()]
     emit(data, as_json, lambda c: render_results(c, data))
     ctx.exit(int(exit_code([result])))
@@ -134,10 +136,10 @@ def approve(
 @click.pass_context
 def deny(ctx: click.Context, action_id: str, reason: str, as_json: bool) -> None:
     """Deny a pending action; it will not run."""
-    from dcops.actions import Actuator
 
-    audit = open_audit(ctx)
-    result = Actuator(audit, node_actions=None).deny(action_id, audit.actor, reason)
+    with Wiring.of(ctx, Where(Mode.SSH)) as wiring:
+        audit = wiring.audit()
+        result = wiring.action_queue().deny(action_id, audit.actor, reason)
     data = [result.to_dict()]
     emit(data, as_json, lambda c: render_results(c, data))
 
@@ -160,9 +162,9 @@ def undo(
     """Reverse a done action (drain -> resume, cordon -> uncordon) if dcops still owns it."""
     from dcops.actions import exit_code
 
-    where = {"scenario": scenario, "site_path": site_path, "backend": backend}
-    actuator = _actuator(ctx, where, action_id)
-    result = actuator.undo(action_id, actuator.audit.actor, apply=not dry_run)
+    with Wiring.of(ctx, where_of(scenario, site_path, backend)) as wiring:
+        actuator = _actuator(wiring, action_id)
+        result = actuator.undo(action_id, actuator.audit.actor, apply=not dry_run)
     data = [result.to_dict()]
     emit(data, as_json, lambda c: render_results(c, data))
     ctx.exit(int(exit_code([result])))

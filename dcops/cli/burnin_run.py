@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.common import (
-    emit,
-    get_config,
-    json_option,
-    open_audit,
-    progress_bar,
-    resolve_node_actions,
-)
+from dcops.cli.common import emit, json_option, open_audit, progress_bar
 from dcops.errors import ExitCode, InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from burnin.suite import SuitePorts
-    from dcops.config import Config
     from dcops.node_actions import NodeActions
-    from dcops.ports import RemoteRunner
-    from dcops.remote.ssh_settings import SshSettings
-    from dcops.store import Store
 
 _STYLE = {"pass": "green", "warn": "yellow", "fail": "red", "error": "magenta"}
 
@@ -166,87 +153,83 @@ def run(
     from burnin.service import ActionPolicy, execute
     from burnin.suite import SuiteOptions
     from dcops.actions import TargetLock
-    from dcops.cli.acting import make_actuator
     from dcops.cli.waiting import StageWatch
+    from dcops.cli.wiring import NEEDS_SITE, Mode, RemoteBurnin, Where, Wiring
 
     if textfile_dir is not None and not Path(textfile_dir).is_dir():
         raise InputError(f"--textfile {textfile_dir}: not a directory")
     remote = not scenario and not local and bool(hostlist or rack_name)
     if bool(scenario) == bool(local) and not remote:
         raise InputError("choose one of --sim SCENARIO, --local, or --nodes/--rack with a site")
-    closers: list[Any] = []
+    where = Where.choose(
+        scenario=scenario,
+        local=local,
+        site_path=site_path,
+        node_actions=node_actions,
+        remote=Mode.SLURM if launcher == "slurm" else Mode.SSH,
+    )
     lock: TargetLock | None = None
-    try:
-        if remote:
-            ports = _remote_ports(
-                ctx,
-                site_path,
-                hostlist,
-                rack_name,
-                RemoteChoice(launcher, remote_python, partition, exclusive, rounds, duration),
-                closers,
-            )
-        elif scenario:
-            ports = _sim_ports(scenario, closers, get_config(ctx).state_path)
-        else:
-            ports = _local_ports(ranks, closers)
-        site = ports.site
-        nodes = _targets(site, hostlist, rack_name)
-        thresholds = load_thresholds(site.sku, override=thresholds_file)
-        audit = open_audit(ctx)
-        closers.append(audit.store.close)
-        wants_backend = apply or recheck or node_actions or ports.backend == "sim"
-        actions = _node_actions(ctx, node_actions, ports, audit.store) if wants_backend else None
-        if recheck:
-            nodes = _recheck_targets(actions, nodes)
-            if not nodes:
-                emit(
-                    {
-                        "kind": "recheck",
-                        "nodes": [],
-                        "actions": [],
-                        "message": "no node drained by dcops to recheck",
-                    },
-                    as_json,
-                    lambda c: c.print("no node drained by dcops to recheck"),
+    with Wiring.of(ctx, where) as wiring:
+        try:
+            if remote:
+                choice = RemoteBurnin(
+                    launcher, remote_python, partition, exclusive, rounds, duration
                 )
-                return
-        options = SuiteOptions(
-            nodes=tuple(nodes),
-            gemm_rounds=rounds,
-            gemm_duration_s=duration,
-            gemm_dtype=dtype,
-            collectives=not no_collectives,
-            probe_timeout_s=probe_timeout,
-        )
-        actuator = make_actuator(
-            ctx,
-            audit,
-            actions,
-            site,
-            max_drain_rack=max_drain_rack,
-            max_drain_fleet=max_drain_fleet,
-        )
-        policy = ActionPolicy(apply=apply, force=force, recheck=recheck, requested_by=audit.actor)
-        if apply:  # two burn-ins never act on the same nodes at once
-            lock = TargetLock(get_config(ctx).data_dir / "locks", "burnin", nodes).acquire()
-        watch = StageWatch()
-        with progress_bar(not as_json, status=watch.line) as progress:
-            report = execute(
-                ports,
-                thresholds,
-                options,
-                store=audit.store,
-                actuator=actuator,
-                policy=policy,
-                progress=progress,
-                watch=watch,
+                chosen = _targets(wiring.site(required=NEEDS_SITE), hostlist, rack_name)
+                ports = wiring.burnin_ports(nodes=chosen, remote=choice)
+            else:
+                ports = wiring.burnin_ports(ranks=ranks)
+            site = ports.site
+            nodes = _targets(site, hostlist, rack_name)
+            thresholds = load_thresholds(site.sku, override=thresholds_file)
+            audit = wiring.audit()
+            wants_backend = apply or recheck or node_actions or ports.backend == "sim"
+            actions = wiring.node_actions(site) if wants_backend else None
+            if recheck:
+                nodes = _recheck_targets(actions, nodes)
+                if not nodes:
+                    emit(
+                        {
+                            "kind": "recheck",
+                            "nodes": [],
+                            "actions": [],
+                            "message": "no node drained by dcops to recheck",
+                        },
+                        as_json,
+                        lambda c: c.print("no node drained by dcops to recheck"),
+                    )
+                    return
+            options = SuiteOptions(
+                nodes=tuple(nodes),
+                gemm_rounds=rounds,
+                gemm_duration_s=duration,
+                gemm_dtype=dtype,
+                collectives=not no_collectives,
+                probe_timeout_s=probe_timeout,
             )
-    finally:
-        if lock is not None:
-            lock.release()
-        for close in reversed(closers):
-            close()
+            actuator = wiring.actuator(
+                actions, max_drain_rack=max_drain_rack, max_drain_fleet=max_drain_fleet
+            )
+            policy = ActionPolicy(
+                apply=apply, force=force, recheck=recheck, requested_by=audit.actor
+            )
+            if apply:  # two burn-ins never act on the same nodes at once
+                lock = TargetLock(wiring.cfg.data_dir / "locks", "burnin", nodes).acquire()
+            watch = StageWatch()
+            with progress_bar(not as_json, status=watch.line) as progress:
+                report = execute(
+                    ports,
+                    thresholds,
+                    options,
+                    store=audit.store,
+                    actuator=actuator,
+                    policy=policy,
+                    progress=progress,
+                    watch=watch,
+                )
+        finally:
+            if lock is not None:
+                lock.release()
     _outputs(report, remote=remote, report_dir=report_dir, textfile_dir=textfile_dir)
     emit(report, as_json, lambda console: _render(console, report))
     ctx.exit(exit_status(report))
@@ -290,86 +273,6 @@ def _recheck_targets(actions: NodeActions | None, nodes: list[str]) -> list[str]
     return dcops_drained(actions, nodes)
 
 
-def _sim_ports(scenario: str, closers: list[Any], state_db: Any) -> SuitePorts:
-    from burnin.suite import sim_ports
-    from dcops.sim.world import load_fleet
-
-    fleet = load_fleet(state_db, scenario)  # as runbooks left it
-    closers.append(fleet.close)
-    return sim_ports(fleet)
-
-
-def _local_ports(ranks: int, closers: list[Any]) -> SuitePorts:
-    from burnin.local import local_ports
-
-    return local_ports(ranks=ranks, closers=closers)
-
-
-@dataclass(frozen=True)
-class RemoteChoice:
-    """The flags of a burn-in across nodes (``--nodes/--rack`` without --sim/--local)."""
-
-    launcher: str
-    python: str
-    partition: str | None
-    exclusive: bool
-    rounds: int | None
-    duration_s: float | None
-
-
-def _remote_ports(
-    ctx: click.Context,
-    site_path: str | None,
-    hostlist: str | None,
-    rack_name: str | None,
-    choice: RemoteChoice,
-    closers: list[Any],
-) -> SuitePorts:
-    from burnin.profiles import load_thresholds
-    from burnin.remote import RemoteOptions, SlurmOptions, remote_ports
-    from dcops.inventory import load_site
-
-    cfg = get_config(ctx)
-    path = site_path or cfg.site
-    if not path:
-        raise InputError("--nodes/--rack across nodes need a site: --site FILE or config 'site'")
-    site = load_site(path)
-    nodes = _targets(site, hostlist, rack_name)
-    g = load_thresholds(site.sku).gemm
-    rounds = choice.rounds or g.rounds
-    duration = choice.duration_s if choice.duration_s is not None else g.duration_s
-    # the allocation outlives the GEMM rounds plus a generous margin for collectives
-    time_limit_s = rounds * (duration * 3 + 60.0) + 3600.0
-    options = RemoteOptions(
-        launcher=choice.launcher,
-        python=choice.python,
-        slurm=SlurmOptions(
-            partition=choice.partition, exclusive=choice.exclusive, time_limit_s=time_limit_s
-        ),
-        slurm_conf=cfg.slurm.conf,
-    )
-
-    def ssh_runner() -> RemoteRunner:
-        from dcops.remote.ssh import SshRunner
-
-        return SshRunner(_ssh_settings(cfg))
-
-    def address(node: str) -> str:
-        from dcops.remote.ssh_settings import SshResolver
-
-        return SshResolver(_ssh_settings(cfg)).resolve(node).hostname
-
-    return remote_ports(
-        site, nodes, options, closers=closers, ssh_runner=ssh_runner, address=address
-    )
-
-
-def _ssh_settings(cfg: Config) -> SshSettings:
-    from dcops.remote.ssh_settings import SshSettings
-
-    return SshSettings.from_config(cfg.ssh)
-
-
 def _targets(site: Any, hostlist: str | None, rack_name: str | None) -> list[str]:
     nodes: list[str] = site.nodes()
     if rack_name:
@@ -381,13 +284,6 @@ def _targets(site: Any, hostlist: str | None, rack_name: str | None) -> list[str
     if not nodes:
         raise InputError("no node selected")
     return nodes
-
-
-def _node_actions(
-    ctx: click.Context, name: str | None, ports: SuitePorts, store: Store
-) -> NodeActions | None:
-    cfg = get_config(ctx)
-    return resolve_node_actions(cfg, name, ports.site, store, simulated=ports.backend == "sim")
 
 
 def _render(console: Console, report: dict[str, Any]) -> None:

@@ -11,15 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.common import emit, get_config, json_option, open_store, resolve_node_actions
+from dcops.cli.common import emit, json_option
 from dcops.errors import ExitCode, InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from dcops.inventory import Site
-    from dcops.node_actions import SchedulerNodeState
-    from dcops.store import Store
+    from dcops.cli.wiring import Wiring
+
 
 _STATE_STYLE = {"available": "green", "running": "cyan", "degraded": "yellow", "down": "red"}
 
@@ -79,30 +78,20 @@ def source_options(func: Any) -> Any:
     )(func)
 
 
-def load_fleet(
-    ctx: click.Context, site_path: str | None, scenario: str | None
-) -> tuple[Site, bool]:
-    """The site of ``--site`` or ``--sim`` (else config ``site``); whether it is simulated."""
+def fleet_wiring(
+    ctx: click.Context, site_path: str | None, scenario: str | None, backend: str | None = None
+) -> Wiring:
+    """The composition root for ``--site`` or ``--sim`` (else config ``site``)."""
+    from dcops.cli.wiring import Where, Wiring
+
     if site_path and scenario:
         raise InputError("choose one of --site or --sim")
-    if scenario:
-        from dcops.sim.scenario import load_scenario
-
-        return load_scenario(scenario).site, True
-    from dcops.inventory import load_site
-
-    path = site_path or get_config(ctx).site
-    if not path:
-        raise InputError("capacity needs a site: --site FILE, --sim SCENARIO or config 'site'")
-    return load_site(path), False
+    return Wiring.of(
+        ctx, Where.choose(scenario=scenario, site_path=site_path, node_actions=backend)
+    )
 
 
-def read_scheduler(
-    ctx: click.Context, site: Site, store: Store, backend: str | None, simulated: bool
-) -> dict[str, SchedulerNodeState] | None:
-    """Node states from the scheduler (None: no scheduler configured). Errors propagate."""
-    actions = resolve_node_actions(get_config(ctx), backend, site, store, simulated=simulated)
-    return None if actions is None else actions.states()
+NEEDS_SITE = "capacity needs a site: --site FILE, --sim SCENARIO or config 'site'"
 
 
 def parse_at(text: str | None) -> float | None:
@@ -139,10 +128,10 @@ def report_cmd(
     from capacity.service import report
 
     at_s = parse_at(at)
-    site, simulated = load_fleet(ctx, site_path, scenario)
-    with open_store(ctx) as store:
-        states = None if at_s is not None else read_scheduler(ctx, site, store, backend, simulated)
-        result = report(site, store, states, now_s=now_s(), at_s=at_s)
+    with fleet_wiring(ctx, site_path, scenario, backend) as wiring:
+        site = wiring.site(required=NEEDS_SITE)
+        states = None if at_s is not None else wiring.scheduler_states(site)
+        result = report(site, wiring.store(), states, now_s=now_s(), at_s=at_s)
     emit(result, as_json, render=lambda c: _render_report(c, result))
 
 
@@ -219,18 +208,18 @@ def plan_cmd(
     from capacity.plan import make_request
     from capacity.service import plan_request
 
-    site, simulated = load_fleet(ctx, site_path, scenario)
-    request = make_request(
-        gpus=gpus,
-        trays=trays,
-        segment=segment,
-        same_domain=same_domain,
-        gpus_per_tray=min(r.gpus_per_node for r in site.racks),
-        rack_size=min(len(r.nodes) for r in site.racks),
-    )
-    with open_store(ctx) as store:
-        states = read_scheduler(ctx, site, store, backend, simulated)
-        result = plan_request(site, store, states, request, now_s=now_s())
+    with fleet_wiring(ctx, site_path, scenario, backend) as wiring:
+        site = wiring.site(required=NEEDS_SITE)
+        request = make_request(
+            gpus=gpus,
+            trays=trays,
+            segment=segment,
+            same_domain=same_domain,
+            gpus_per_tray=min(r.gpus_per_node for r in site.racks),
+            rack_size=min(len(r.nodes) for r in site.racks),
+        )
+        states = wiring.scheduler_states(site)
+        result = plan_request(site, wiring.store(), states, request, now_s=now_s())
     emit(result, as_json, render=lambda c: _render_plan(c, result))
     if not result["fits_now"]:
         ctx.exit(ExitCode.UNHEALTHY)

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.capacity import load_fleet, now_s, read_scheduler
-from dcops.cli.common import emit, json_option, open_store
+from dcops.cli.capacity import NEEDS_SITE, fleet_wiring, now_s
+from dcops.cli.common import emit, json_option
 from dcops.errors import InputError
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from dcops.cli.wiring import Wiring
     from dcops.inventory import Site
 
 _AGO = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -40,22 +41,16 @@ def parse_when(text: str | None, flag: str, now: float) -> float | None:
         raise InputError(f"{flag} {text!r}: want e.g. 30d, 12h or an ISO-8601 time") from None
 
 
-def _live(ctx: click.Context, site: Site, store: Any, simulated: bool) -> tuple[Any, str]:
+def _live(wiring: Wiring, site: Site) -> tuple[Any, str]:
     """The scheduler's states for the trays out now (as ``capacity report`` reads them), and
     a note: ``scheduler`` when read, else why not (then only recorded outages count)."""
     from dcops.errors import DcopsError
 
     try:
-        states = read_scheduler(ctx, site, store, None, simulated)
+        states = wiring.scheduler_states(site)
     except DcopsError as exc:
         return None, f"scheduler not readable ({exc}); trays out now counted from records only"
     return states, "scheduler" if states is not None else "no scheduler configured"
-
-
-def _optional_site(ctx: click.Context, site_path: str | None, scenario: str | None) -> Site | None:
-    if not site_path and not scenario:
-        return None
-    return load_fleet(ctx, site_path, scenario)[0]
 
 
 def _site_options(func: Any) -> Any:
@@ -85,9 +80,9 @@ def import_failures(
     """
     from capacity.service import import_failures as run_import
 
-    site = _optional_site(ctx, site_path, scenario)
-    with open_store(ctx) as store:
-        result = run_import(store, path, site)
+    with fleet_wiring(ctx, site_path, scenario) as wiring:
+        site = wiring.configured_site() if site_path or scenario else None
+        result = run_import(wiring.store(), path, site)
     emit(
         result,
         as_json,
@@ -119,13 +114,13 @@ def availability_cmd(
     from capacity.service import availability_report
 
     now = now_s()
-    site = _optional_site(ctx, site_path, scenario)
-    with open_store(ctx) as store:
+    with fleet_wiring(ctx, site_path, scenario) as wiring:
+        site = wiring.configured_site() if site_path or scenario else None
         states = None
         if site is not None and not no_lifecycle:  # the trays out now, as the report has them
-            states, live = _live(ctx, site, store, scenario is not None)
+            states, live = _live(wiring, site)
         result = availability_report(
-            store,
+            wiring.store(),
             site,
             since_s=parse_when(since, "--since", now),
             until_s=parse_when(until, "--until", now),
@@ -203,16 +198,17 @@ def forecast_cmd(
     """
     from capacity.forecast import forecast, with_site_spares
 
-    site = _optional_site(ctx, site_path, scenario)
     source = "given"
-    if mtbf_h is None or mttr_h is None:
-        from capacity.service import availability_report
+    with fleet_wiring(ctx, site_path, scenario) as wiring:
+        site = wiring.configured_site() if site_path or scenario else None
+        if mtbf_h is None or mttr_h is None:
+            from capacity.service import availability_report
 
-        now = now_s()
-        with open_store(ctx) as store:
+            now = now_s()
             hist = availability_report(
-                store, site, since_s=parse_when(since, "--since", now), until_s=None
+                wiring.store(), site, since_s=parse_when(since, "--since", now), until_s=None
             )
+    if mtbf_h is None or mttr_h is None:
         fleet = hist["fleet"]
         if fleet.get("mtbf_h") is None or fleet.get("mttr_h") is None:
             raise InputError(
@@ -281,11 +277,11 @@ def slo_cmd(
     assert since_s is not None
     if until_s <= since_s:
         raise InputError("--until must be after --since")
-    site, simulated = load_fleet(ctx, site_path, scenario)
-    with open_store(ctx) as store:
-        states, live = _live(ctx, site, store, simulated)
+    with fleet_wiring(ctx, site_path, scenario) as wiring:
+        site = wiring.site(required=NEEDS_SITE)
+        states, live = _live(wiring, site)
         result = slo_report(
-            store, site, since_s=since_s, until_s=until_s, segment=segment,
+            wiring.store(), site, since_s=since_s, until_s=until_s, segment=segment,
             scheduler=states, now_s=now,
         )  # fmt: skip
         result["live"] = live

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.capacity import load_fleet, now_s, read_scheduler, source_options
-from dcops.cli.common import emit, get_config, json_option, open_store, stderr_console
+from dcops.cli.capacity import NEEDS_SITE, fleet_wiring, now_s, source_options
+from dcops.cli.common import emit, json_option, stderr_console
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -38,16 +38,16 @@ def _power(
     from capacity.service import report, verdicts
     from dcops.cli.capacity_history import parse_when
 
-    site, simulated = load_fleet(ctx, site_path, scenario)
     now = now_s()
     since_s = parse_when(since, "--since", now)
     until_s = parse_when(until, "--until", now) or now
     assert since_s is not None
-    samples = get_config(ctx).data_dir / "telemetry" / "samples"
-    with open_store(ctx) as store:
-        states = read_scheduler(ctx, site, store, backend, simulated)
-        vs, _ = verdicts(site, store, states, now_s=now)
-        rep = report(site, store, states, now_s=now)
+    with fleet_wiring(ctx, site_path, scenario, backend) as wiring:
+        site = wiring.site(required=NEEDS_SITE)
+        samples = wiring.cfg.data_dir / "telemetry" / "samples"
+        states = wiring.scheduler_states(site)
+        vs, _ = verdicts(site, wiring.store(), states, now_s=now)
+        rep = report(site, wiring.store(), states, now_s=now)
     power = power_report(
         site, vs, samples_dir=samples, since_s=since_s, until_s=until_s, cap_w=cap_w,
         row_budget_kw=row_budget_kw,

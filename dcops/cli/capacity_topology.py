@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.capacity import load_fleet
-from dcops.cli.common import emit, get_config, json_option
+from dcops.cli.capacity import NEEDS_SITE, fleet_wiring
+from dcops.cli.common import emit, json_option
 from dcops.errors import ExitCode, InputError
 
 if TYPE_CHECKING:
     from capacity.topology import Domain
+    from dcops.cli.wiring import Wiring
     from dcops.inventory import Site
+    from dcops.slurm.commands import SlurmCommands
 
 
 def domains_of(site: Site) -> list[Domain]:
@@ -25,29 +27,12 @@ def domains_of(site: Site) -> list[Domain]:
     return [Domain(r.domain or r.name, r.name, r.nodes) for r in site.racks]
 
 
-def read_cliques(site: Site, scenario: str | None) -> dict[str, tuple[str, str]]:
+def read_cliques(wiring: Wiring, site: Site) -> dict[str, tuple[str, str]]:
     """(clusterUuid, cliqueId) per tray from ``nvidia-smi -q -x`` (sim or SSH); none if silent."""
     from capacity.topology import fabric_clique
     from dcops.remote.fanout import run_many
 
-    closers: list[Any] = []
-    if scenario:
-        from dcops.sim import SimFleet
-
-        fleet = SimFleet.from_file(scenario)
-        closers.append(fleet.close)
-        runner: Any = fleet.runner
-    else:
-        from dcops.remote.ssh import SshRunner
-        from dcops.remote.ssh_settings import SshSettings
-
-        runner = SshRunner(SshSettings.from_config(get_config(click.get_current_context()).ssh))
-        closers.append(runner.close)
-    try:
-        outcomes = run_many(runner, site.nodes(), ["nvidia-smi", "-q", "-x"], timeout_s=10.0)
-    finally:
-        for close in closers:
-            close()
+    outcomes = run_many(wiring.runner(), site.nodes(), ["nvidia-smi", "-q", "-x"], timeout_s=10.0)
     found: dict[str, tuple[str, str]] = {}
     for node, outcome in outcomes.items():
         if isinstance(outcome, Exception) or not outcome.ok:
@@ -104,33 +89,33 @@ def topology(
     as_json: bool,
 ) -> None:
     """Slurm block/tree topology, topology.yaml or Kubernetes labels from the inventory."""
-    site, _ = load_fleet(ctx, site_path, scenario)
     if probe_cliques and fmt != "k8s-labels":
         raise InputError("--probe-cliques goes with --format k8s-labels")
-    cliques = read_cliques(site, scenario) if probe_cliques else None
-    if not check:
-        out = _generate(fmt, site, cliques)
-        if as_json or fmt == "k8s-labels":
-            emit({"format": fmt, "site": site.name, "content": out}, True)
-        else:
-            click.echo(out, nl=False)
-        return
-    result = (
-        _check_labels(site, cliques, kube_host)
-        if fmt == "k8s-labels"
-        else _check_slurm(ctx, site, fmt)
-    )
+    with fleet_wiring(ctx, site_path, scenario) as wiring:
+        site = wiring.site(required=NEEDS_SITE)
+        cliques = read_cliques(wiring, site) if probe_cliques else None
+        if not check:
+            out = _generate(fmt, site, cliques)
+            if as_json or fmt == "k8s-labels":
+                emit({"format": fmt, "site": site.name, "content": out}, True)
+            else:
+                click.echo(out, nl=False)
+            return
+        result = (
+            _check_labels(site, cliques, kube_host)
+            if fmt == "k8s-labels"
+            else _check_slurm(wiring.slurm(timeout_s=30.0), site, fmt)
+        )
     emit(result, as_json, render=lambda c: _render_check(c, result))
     if result["drift"]:
         ctx.exit(ExitCode.UNHEALTHY)
 
 
-def _check_slurm(ctx: click.Context, site: Site, fmt: str) -> dict[str, Any]:
+def _check_slurm(slurm: SlurmCommands, site: Site, fmt: str) -> dict[str, Any]:
     from capacity.live import read_slurm_topology
     from capacity.topology import parse_show_topology, slurm_drift
-    from dcops.remote.local import LocalRunner
 
-    live = read_slurm_topology(LocalRunner(), slurm_conf=get_config(ctx).slurm.conf)
+    live = read_slurm_topology(slurm)
     kind, groups = parse_show_topology(live.text)
     skipped: list[str] = []
     if not live.supports_block:

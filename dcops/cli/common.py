@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 
     from dcops.config import Config
     from dcops.inventory import Site
-    from dcops.node_actions import NodeActions
     from dcops.store import AuditLog, Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -106,24 +105,22 @@ def site_option(func: F) -> F:
 
 def load_current_site(ctx: click.Context, site_path: str | None) -> Site:
     """The site named by --site, else by config, else the embedded local default."""
-    from dcops.inventory import load_site, local_site
+    from dcops.cli.wiring import Mode, Where, Wiring
 
-    path = site_path or get_config(ctx).site
-    return load_site(path) if path else local_site()
+    return Wiring.of(ctx, Where(Mode.SSH, site_path=site_path)).site()
 
 
 def open_store(ctx: click.Context) -> Store:
     """Open (creating and migrating if needed) the state store named by config."""
-    from dcops.store import Store
+    from dcops.cli.wiring import open_store as open_configured
 
-    cfg = get_config(ctx)
-    return Store(cfg.state_path, audit_key=cfg.audit_key_path)
+    return open_configured(get_config(ctx))
 
 
 def open_audit(ctx: click.Context) -> AuditLog:
-    from dcops.store import AuditLog
+    from dcops.cli.wiring import open_audit as open_configured
 
-    return AuditLog(open_store(ctx), actor=get_config(ctx).actor)
+    return open_configured(get_config(ctx))
 
 
 @contextlib.contextmanager
@@ -166,29 +163,3 @@ def progress_bar(
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
-
-
-def resolve_node_actions(
-    cfg: Config, backend: str | None, site: Site, store: Store, *, simulated: bool
-) -> NodeActions | None:
-    """The node-actions port for a command: ``--node-actions`` flag, else config.
-
-    With the simulator the default is the in-memory ``recording`` scheduler,
-    kept in the state store (:mod:`dcops.node_actions.stored`), so drains made
-    by one command are there for the next (recheck, resume after clean sweeps,
-    an operator's ``dcops node drain``).
-    ``none`` means no scheduler at all.
-    """
-    from dcops.node_actions import create
-
-    name = backend or ("recording" if simulated else cfg.slurm.node_actions)
-    if name == "none":
-        return None
-    if name in ("record", "recording"):
-        from dcops.node_actions.stored import StoredNodeActions
-
-        return StoredNodeActions(store, site.nodes(), user=cfg.actor or "dcops")
-    options: dict[str, Any] = {}
-    if name.startswith("slurm") and cfg.slurm.conf:
-        options["slurm_conf"] = cfg.slurm.conf
-    return create(name, **options)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.common import emit, get_config, json_option, open_store
+from dcops.cli.common import emit, json_option, open_store
 from dcops.cli.jobs_client import api_options, client_from_options
 from dcops.errors import InputError
 
@@ -36,12 +36,13 @@ BACKEND_HELP = (
 
 
 def _bridge(ctx: click.Context, store: Store) -> Bridge:
+    from dcops.cli.wiring import Mode, Where, Wiring
     from dcops.store import AuditLog
-    from scheduler.backends.configured import backend_options
     from scheduler.bridge import Bridge
 
-    cfg = get_config(ctx)
-    return Bridge(store, AuditLog(store, actor=cfg.actor), backend_options=backend_options(cfg))
+    wiring = Wiring.of(ctx, Where(Mode.SSH))
+    audit = AuditLog(store, actor=wiring.cfg.actor)
+    return Bridge(store, audit, backend_options=wiring.job_backend_options())
 
 
 @click.group("jobs")

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcops.cli.acting import make_actuator, resolve_scheduler, scheduler_options
-from dcops.cli.common import emit, json_option, open_audit
+from dcops.cli.acting import scheduler_options, where_of
+from dcops.cli.common import emit, json_option
+from dcops.cli.wiring import Where, Wiring
 from dcops.errors import InputError
 
 if TYPE_CHECKING:
@@ -35,25 +36,27 @@ def _submit(
     *,
     apply: bool,
     force: bool,
-    where: dict[str, Any],
+    where: Where,
 ) -> list[ActionResult]:
     from dcops.actions import ActionRequest, Source
 
-    audit = open_audit(ctx)
-    actions, site = resolve_scheduler(ctx, audit.store, **where)
-    if actions is None:
-        raise InputError("no node-actions backend (--node-actions none): nothing to act on")
-    names = list(site.select(hostlist)) if site is not None else hostlist
-    request = ActionRequest.make(
-        kind,
-        names,
-        reason=reason,
-        source=Source("operator"),
-        requested_by=audit.actor,
-        evidence=[{"check": "operator", "message": reason, "by": audit.actor}],
-    )
-    actions.states(list(request.targets))  # every node known to the scheduler, or exit 2
-    return make_actuator(ctx, audit, actions, site).submit([request], apply=apply, force=force)
+    with Wiring.of(ctx, where) as wiring:
+        audit = wiring.audit()
+        site = wiring.configured_site()
+        actions = wiring.node_actions()
+        if actions is None:
+            raise InputError("no node-actions backend (--node-actions none): nothing to act on")
+        names = list(site.select(hostlist)) if site is not None else hostlist
+        request = ActionRequest.make(
+            kind,
+            names,
+            reason=reason,
+            source=Source("operator"),
+            requested_by=audit.actor,
+            evidence=[{"check": "operator", "message": reason, "by": audit.actor}],
+        )
+        actions.states(list(request.targets))  # every node known to the scheduler, or exit 2
+        return wiring.actuator(actions).submit([request], apply=apply, force=force)
 
 
 def _finish(
@@ -106,7 +109,7 @@ def drain(
         raise InputError("--reason must not be empty")
     if is_dcops_reason(text):
         raise InputError("reasons starting with 'dcops:' are dcops' own; write your own reason")
-    where = {"scenario": scenario, "site_path": site_path, "backend": backend}
+    where = where_of(scenario, site_path, backend)
     results = _submit(ctx, "drain", hostlist, text, apply=apply, force=force, where=where)
     _finish(ctx, results, as_json, applied=apply)
 
@@ -129,7 +132,7 @@ def resume(
     as_json: bool,
 ) -> None:
     """Return HOSTLIST to service (any drain: you are the operator)."""
-    where = {"scenario": scenario, "site_path": site_path, "backend": backend}
+    where = where_of(scenario, site_path, backend)
     results = _submit(ctx, "resume", hostlist, reason, apply=apply, force=False, where=where)
     _finish(ctx, results, as_json, applied=apply)
 
@@ -150,14 +153,13 @@ def status(
     """Per node: the scheduler's state and reason, who drained it, dcops' lifecycle, evidence."""
     from dcops.cli.node_status import node_status
 
-    audit = open_audit(ctx)
-    actions, site = resolve_scheduler(
-        ctx, audit.store, scenario=scenario, site_path=site_path, backend=backend
-    )
-    if actions is None:
-        raise InputError("no node-actions backend (--node-actions none): no scheduler to read")
-    names = list(site.select(hostlist)) if site is not None else hostlist
-    rows = node_status(audit.store, actions, names)
+    with Wiring.of(ctx, where_of(scenario, site_path, backend)) as wiring:
+        site = wiring.configured_site()
+        actions = wiring.node_actions()
+        if actions is None:
+            raise InputError("no node-actions backend (--node-actions none): no scheduler to read")
+        names = list(site.select(hostlist)) if site is not None else hostlist
+        rows = node_status(wiring.store(), actions, names)
 
     def render(console: Console) -> None:
         from rich.table import Table

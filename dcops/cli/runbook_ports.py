@@ -1,32 +1,26 @@
-"""The runbook engine's ports from config and mode: the composition root for ``dcops runbook``.
+"""The runbook engine's verification adapters: health checks and recertification.
 
-``--sim SCENARIO``: the simulated fleet as the state store keeps it (its
-runner answers every command of the library; waits advance its virtual
-clock), the stored simulated scheduler, health checks and a burn-in on the
-simulator; the fleet is saved after every step. Otherwise: the SSH runner
-from ``[ssh]``, the scheduler from ``[slurm] node_actions``, health checks
-over SSH, and a burn-in over SSH. Every action goes through the actuator
-(config ``[actions]``).
+:meth:`dcops.cli.wiring.Wiring.runbook_context` plugs them in: with
+``--sim SCENARIO`` the checks run on the simulated fleet and a recertification
+is the burn-in suite on the simulator; otherwise checks run over SSH and a
+recertification is a burn-in over SSH (config ``[runbooks] burnin_python``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import click
-
-from dcops.cli.common import get_config, load_current_site, open_audit, resolve_node_actions
 from dcops.verify import Verification
 
 if TYPE_CHECKING:
-    from dcops.config import Config
+    from contextlib import AbstractContextManager
+
+    from burnin.suite import SuitePorts
     from dcops.inventory import Site
     from dcops.ports import RemoteRunner
-    from dcops.remote.ssh_settings import SshSettings
-    from dcops.sim import SimFleet
-    from runbooks.context import EngineContext
+
+    SuitePortsFor = Callable[[str, int | None, float | None], AbstractContextManager[SuitePorts]]
 
 
 class HealthChecker:
@@ -72,33 +66,17 @@ def check_commands(node: str, checks: Sequence[str]) -> list[list[str]]:
     return out
 
 
-class SimRecertifier:
-    """:class:`dcops.verify.Recertifier`: the burn-in suite on the simulated node."""
+class SuiteRecertifier:
+    """:class:`dcops.verify.Recertifier`: the burn-in suite on one node.
 
-    def __init__(self, fleet: SimFleet) -> None:
-        self.fleet = fleet
+    ``ports(node, rounds, duration_s)`` is a context giving the suite's ports for that
+    node (the composition root's: the simulator, or workers over SSH); ``thresholds`` a
+    site override file for the SKU profile.
+    """
 
-    def recertify(
-        self, node: str, *, timeout_s: float, rounds: int | None = None,
-        duration_s: float | None = None,
-    ) -> Verification:  # fmt: skip
-        from burnin.profiles import load_thresholds
-        from burnin.suite import SuiteOptions, run_suite, sim_ports
-
-        ports = sim_ports(self.fleet)
-        thresholds = load_thresholds(ports.site.sku)
-        options = SuiteOptions(
-            nodes=(node,), gemm_rounds=rounds, gemm_duration_s=duration_s, localize=False
-        )
-        return _verdict(run_suite(ports, thresholds, options))
-
-
-class SshRecertifier:
-    """:class:`dcops.verify.Recertifier`: the burn-in suite on one node over SSH."""
-
-    def __init__(self, ctx: click.Context, site_path: str | None) -> None:
-        self.ctx = ctx
-        self.site_path = site_path
+    def __init__(self, ports: SuitePortsFor, thresholds: str | None = None) -> None:
+        self.ports = ports
+        self.thresholds = thresholds
 
     def recertify(
         self, node: str, *, timeout_s: float, rounds: int | None = None,
@@ -106,21 +84,13 @@ class SshRecertifier:
     ) -> Verification:  # fmt: skip
         from burnin.profiles import load_thresholds
         from burnin.suite import SuiteOptions, run_suite
-        from dcops.cli.burnin_run import RemoteChoice, _remote_ports
 
-        rb = get_config(self.ctx).runbooks
-        closers: list[Any] = []
-        try:
-            choice = RemoteChoice("ssh", rb.burnin_python, None, False, rounds, duration_s)
-            ports = _remote_ports(self.ctx, self.site_path, node, None, choice, closers)
-            thresholds = load_thresholds(ports.site.sku, override=rb.burnin_thresholds)
+        with self.ports(node, rounds, duration_s) as ports:
+            thresholds = load_thresholds(ports.site.sku, override=self.thresholds)
             options = SuiteOptions(
                 nodes=(node,), gemm_rounds=rounds, gemm_duration_s=duration_s, localize=False
             )
             run = run_suite(ports, thresholds, options)
-        finally:
-            for close in closers:
-                close()
         return _verdict(run)
 
 
@@ -137,100 +107,3 @@ def _verdict(run: Any) -> Verification:
     if status == "error":
         return Verification(False, summary, findings, error="burn-in could not judge")
     return Verification(status == "pass", summary, findings)
-
-
-def _ssh_settings(cfg: Config) -> SshSettings:
-    from dcops.remote.ssh_settings import SshSettings
-
-    return SshSettings.from_config(cfg.ssh)
-
-
-def build_context(
-    ctx: click.Context,
-    *,
-    scenario: str | None,
-    site_path: str | None = None,
-    node_actions_name: str | None = None,
-    closers: list[Callable[[], None]],
-) -> EngineContext:
-    """An :class:`EngineContext` for the sim (``scenario``) or the real fleet."""
-    from pathlib import Path
-
-    from dcops.actions import Actuator, ExecContext, topology_of
-    from runbooks.context import EngineContext
-    from runbooks.evidence import make_sink
-    from runbooks.runs import Limits
-
-    cfg = get_config(ctx)
-    audit = open_audit(ctx)
-    store = audit.store
-    closers.append(store.close)
-    rb = cfg.runbooks
-    limits = Limits(rb.max_per_rack, rb.max_fleet, rb.max_remediations_7d)
-    sink = make_sink(rb.escalate_webhook, rb.escalate_dir, cfg.data_dir)
-    if scenario:
-        from dcops.sim.world import open_world, save_world
-
-        world = open_world(store, scenario)
-        closers.append(world.fleet.close)
-        site = world.fleet.site
-        runner: RemoteRunner = world.fleet.runner
-        actions = resolve_node_actions(cfg, node_actions_name, site, store, simulated=True)
-        spec: dict[str, Any] = {
-            "kind": "sim",
-            "scenario": str(Path(scenario).resolve()),
-            "state_db": str(cfg.state_path.resolve()),
-        }
-        clock: Callable[[], float] = world.fleet.clock.now
-        sleep: Callable[[float], None] = world.maintenance.sleep
-        on_change: Callable[[], None] | None = lambda: save_world(store, world)  # noqa: E731
-        closers.insert(0, lambda: save_world(store, world))
-        recertifier: Any = SimRecertifier(world.fleet)
-    else:
-        import time
-
-        from dcops.remote.ssh import SshRunner
-
-        site = load_current_site(ctx, site_path)
-        settings = _ssh_settings(cfg)
-        ssh = SshRunner(settings)
-        closers.append(ssh.close)
-        runner = ssh
-        actions = resolve_node_actions(cfg, node_actions_name, site, store, simulated=False)
-        spec = {"kind": "ssh", "settings": dataclasses.asdict(settings)}
-        clock, sleep, on_change = time.time, time.sleep, None
-        recertifier = SshRecertifier(ctx, site_path)
-    actuator = Actuator(
-        audit,
-        node_actions=actions,
-        settings=cfg.actions,
-        topology=topology_of(site),
-        lock_dir=cfg.data_dir / "locks",
-        context=ExecContext(node_actions=actions, runner=runner),
-    )
-
-    def rack_of(node: str) -> str | None:
-        try:
-            return site.node(node).rack
-        except Exception:  # noqa: BLE001 - a node outside the site has no rack limit
-            return None
-
-    return EngineContext(
-        store=store,
-        audit=audit,
-        actuator=actuator,
-        runner=runner,
-        sink=sink,
-        data_dir=cfg.data_dir,
-        requested_by=audit.actor,
-        node_actions=actions,
-        checker=HealthChecker(runner, site),
-        recertifier=recertifier,
-        limits=limits,
-        clock=clock,
-        sleep=sleep,
-        runner_spec=spec,
-        on_change=on_change,
-        rack_of=rack_of,
-        management_host=rb.management_host,
-    )

@@ -57,17 +57,17 @@ def _emit_runs(
 
 
 def _with_engine(
-    ctx: click.Context, scenario: str | None, work: Callable[[Any], Any], **kw: Any
+    ctx: click.Context,
+    scenario: str | None,
+    work: Callable[[Any], Any],
+    *,
+    site_path: str | None = None,
 ) -> Any:
-    from dcops.cli.runbook_ports import build_context
+    """Run ``work`` with the runbook engine's ports (the composition root's), then close."""
+    from dcops.cli.wiring import Where, Wiring
 
-    closers: list[Callable[[], None]] = []
-    try:
-        engine = build_context(ctx, scenario=scenario, closers=closers, **kw)
-        return work(engine)
-    finally:
-        for close in closers:
-            close()
+    with Wiring.of(ctx, Where.choose(scenario=scenario, site_path=site_path)) as wiring:
+        return work(wiring.runbook_context())
 
 
 def _params(values: tuple[str, ...]) -> dict[str, Any]:

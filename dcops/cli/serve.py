@@ -107,15 +107,12 @@ def serve(
             f"dcops serve needs Starlette and uvicorn ({exc.name} is missing): "
             "pip install 'dcops[api]'"
         ) from exc
-    from dcops.store import Store
+    from dcops.cli.wiring import Mode, Where, Wiring, open_store
 
-    Store(
-        cfg.state_path, audit_key=cfg.audit_key_path
-    ).close()  # fail now (exit 3) rather than on the first request
+    open_store(cfg).close()  # fail now (exit 3) rather than on the first request
     from scheduler.api.assembly import context_factory
-    from scheduler.backends.configured import build_backend
 
-    shared = build_backend(backend, cfg)
+    shared = Wiring(cfg, Where(Mode.SSH)).job_backend(backend)
     settings = ApiSettings(
         max_body_bytes=max_body_bytes,
         requests_per_minute=requests_per_minute,

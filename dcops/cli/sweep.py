@@ -16,10 +16,7 @@ from dcops.cli.common import (
     emit,
     get_config,
     json_option,
-    load_current_site,
-    open_audit,
     progress_bar,
-    resolve_node_actions,
     site_option,
     stderr_console,
 )
@@ -28,11 +25,9 @@ from dcops.errors import InputError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from dcops.cli.wiring import Wiring
     from dcops.config import Config
     from dcops.inventory import Site
-    from dcops.node_actions import NodeActions
-    from dcops.ports import RemoteRunner
-    from dcops.store import Store
     from health.sweep import SweepOptions
 
 _STYLE = {
@@ -156,7 +151,7 @@ def sweep(
     fatal finding) drains it; nodes drained by dcops are resumed after clean
     sweeps; drains by operators are never touched.
     """
-    from dcops.cli.acting import action_settings
+    from dcops.cli.wiring import action_settings
     from health.lifecycle import LifecyclePolicy
     from health.lock import RunLock
     from health.sweep import SweepOptions
@@ -184,7 +179,7 @@ def sweep(
             resume_after_passes=int(_setting(cfg, "resume_after_passes", resume_after)),
         ),
         action_settings=action_settings(
-            ctx, max_drain_fleet=max_drain_fleet, max_drain_rack=max_drain_rack
+            cfg, max_drain_fleet=max_drain_fleet, max_drain_rack=max_drain_rack
         ),
         remote_dcops=remote_dcops,
         mode="sim" if scenario else "local" if local else "ssh",
@@ -197,7 +192,6 @@ def sweep(
     try:
         report = _run(
             ctx,
-            cfg,
             options,
             scenario=scenario,
             local=local,
@@ -239,7 +233,6 @@ def sweep(
 
 def _run(
     ctx: click.Context,
-    cfg: Config,
     options: SweepOptions,
     *,
     scenario: str | None,
@@ -251,8 +244,8 @@ def _run(
     expected_gpus: int | None,
     progress_on: bool,
 ) -> dict[str, Any]:
-    from dcops.cli.acting import make_actuator
     from dcops.cli.waiting import Waiting
+    from dcops.cli.wiring import Where, Wiring
     from health.base import get_checks
     from health.sweep import SweepPorts, run_sweep
 
@@ -260,24 +253,18 @@ def _run(
     checks = get_checks(names)
     if not checks:
         raise InputError("no health checks are installed (health.checks)")
-    closers: list[Any] = []
-    audit = open_audit(ctx)
-    closers.append(audit.store.close)
-    try:
-        site, runner, nodes = _where(
-            ctx, cfg, scenario, local, site_path, selectors, expected_gpus, closers
-        )
-        actions = _node_actions(cfg, backend, site, audit.store, options.apply, scenario)
-        actuator = make_actuator(
-            ctx,
-            audit,
+    where = Where.choose(scenario=scenario, local=local, site_path=site_path, node_actions=backend)
+    with Wiring.of(ctx, where) as wiring:
+        audit = wiring.audit()
+        site, nodes = _where(wiring, selectors, expected_gpus)
+        actions = wiring.node_actions(site)  # read for the consistency report, written on --apply
+        actuator = wiring.actuator(
             actions,
-            site,
             max_drain_fleet=options.action_settings.max_drain_fleet,
             max_drain_rack=options.action_settings.max_drain_rack,
         )
         ports = SweepPorts(
-            runner=runner,
+            runner=wiring.runner(),
             site=site,
             checks=checks,
             store=audit.store,
@@ -299,9 +286,6 @@ def _run(
         with progress_bar(progress_on, status=waiting.line) as progress:
             progress("sweep", 0, len(nodes))  # the bar from the start: every node may hang
             return run_sweep(ports, nodes, options, on_node=on_node)
-    finally:
-        for close in reversed(closers):
-            close()
 
 
 def _check_textfile_dir(path: str) -> None:
@@ -316,24 +300,21 @@ def _check_textfile_dir(path: str) -> None:
 
 
 def _where(
-    ctx: click.Context,
-    cfg: Config,
-    scenario: str | None,
-    local: bool,
-    site_path: str | None,
+    wiring: Wiring,
     selectors: tuple[str | None, str | None, str | None, bool],
     expected_gpus: int | None,
-    closers: list[Any],
-) -> tuple[Site, RemoteRunner, list[str]]:
+) -> tuple[Site, list[str]]:
+    """The site (adjusted by ``--expected-gpus`` on this machine) and the nodes to sweep."""
+    from dcops.cli.wiring import Mode
     from health.sweep_targets import partition_nodes, select_targets
 
     hostlist, rack_name, partition, everything = selectors
-    if local:
-        from dcops.inventory import local_site
-        from dcops.remote.local import LocalRunner
+    if wiring.simulated:
+        wiring.use_site(wiring.fleet().site)  # the fleet as runbooks left it
+    site = wiring.site()
+    if wiring.where.mode is Mode.LOCAL:
         from dcops.skus import cpu_only
 
-        site = local_site()
         if expected_gpus is not None:
             # The operator says how many NVIDIA GPUs this node has: on a host where NVML
             # finds none (the `cpu` SKU) they are missing, so the GPU checks run and say
@@ -344,41 +325,16 @@ def _where(
                 for r in site.racks
             )
             site = dataclasses.replace(site, racks=racks, sku=sku or site.sku)
-        return site, LocalRunner(), site.nodes()
-    if scenario:
-        from dcops.sim.world import load_fleet
-
-        fleet = load_fleet(cfg.state_path, scenario)  # as runbooks left it
-        closers.append(fleet.close)
-        site = fleet.site
-        runner: RemoteRunner = fleet.runner
-        if not (hostlist or rack_name or partition):
-            everything = True
-    else:
-        from dcops.remote.ssh import SshRunner
-        from dcops.remote.ssh_settings import SshSettings
-
-        site = load_current_site(ctx, site_path)
-        ssh = SshRunner(SshSettings.from_config(cfg.ssh))
-        closers.append(ssh.close)
-        runner = ssh
-    members = partition_nodes(partition, slurm_conf=cfg.slurm.conf) if partition else None
+            wiring.use_site(site)
+        return site, site.nodes()
+    if wiring.simulated and not (hostlist or rack_name or partition):
+        everything = True
+    slurm_conf = wiring.cfg.slurm.conf
+    members = partition_nodes(partition, slurm_conf=slurm_conf) if partition else None
     nodes = select_targets(
         site, hostlist=hostlist, rack=rack_name, partition_members=members, everything=everything
     )
-    return site, runner, nodes
-
-
-def _node_actions(
-    cfg: Config,
-    backend: str | None,
-    site: Site,
-    store: Store,
-    apply: bool,
-    scenario: str | None,
-) -> NodeActions | None:
-    """The scheduler port: read for the consistency report, written only with --apply."""
-    return resolve_node_actions(cfg, backend, site, store, simulated=bool(scenario))
+    return site, nodes
 
 
 def _render(console: Console, report: dict[str, Any]) -> None:

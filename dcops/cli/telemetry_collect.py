@@ -57,38 +57,34 @@ def _interval_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @contextmanager
 def _source(
-    scenario: str | None, hostlist: str | None, *, virtual: bool
+    ctx: click.Context, scenario: str | None, hostlist: str | None, *, virtual: bool
 ) -> Iterator[tuple[GpuProbe, list[str], dict[str, str], SamplerClock]]:
     """(probe, nodes, node -> rack, clock): a simulated fleet, or this machine's NVML."""
+    from dcops.cli.wiring import Where, Wiring
     from telemetry.collect import SimClock, SystemClock
 
-    if scenario is not None:
-        from dcops.sim import SimFleet, WallClock
+    with Wiring.of(ctx, Where.choose(scenario=scenario, local=not scenario)) as wiring:
+        if scenario is not None:
+            from dcops.sim import WallClock
 
-        with SimFleet.from_file(scenario, clock=None if virtual else WallClock()) as fleet:
+            fleet = wiring.fleet(fresh=True, clock=None if virtual else WallClock())
             site = fleet.site
             nodes = site.select(hostlist) if hostlist else site.nodes()
             racks = {n: site.rack_of(n).name for n in nodes}
             clock: SamplerClock = SimClock(fleet) if virtual else SystemClock()
             yield fleet.probe, nodes, racks, clock
-        return
-    from dcops.errors import BackendError
-    from dcops.nvml import NvmlProbe, XidWatcher
-
-    node = hostlist or socket.gethostname().split(".")[0]
-    watcher: XidWatcher | None = XidWatcher(host=node)
-    try:
-        assert watcher is not None
-        watcher.start()
-    except BackendError as exc:
-        click.echo(f"dcops: XIDs will not be collected: {exc}", err=True)
-        watcher = None
-    try:
-        with NvmlProbe(hostname=node, watcher=watcher) as probe:
+            return
+        node = hostlist or socket.gethostname().split(".")[0]
+        with wiring.gpu_probe(node, warn=lambda line: click.echo(line, err=True)) as probe:
             yield probe, [node], {}, SystemClock()
-    finally:
-        if watcher is not None:
-            watcher.stop()
+
+
+def _slurm(ctx: click.Context) -> Callable[[Sequence[str], Mapping[str, str]], str]:
+    """Slurm's client commands here (argv list, no shell; config ``[slurm] conf``)."""
+    from dcops.cli.wiring import Mode, Where, Wiring
+
+    slurm = Wiring.of(ctx, Where(Mode.LOCAL)).slurm(timeout_s=60.0)
+    return lambda argv, env: slurm.output(argv, env=env)
 
 
 @contextmanager
@@ -151,7 +147,7 @@ def collect(
     from telemetry.collect import Sampler, sample_store
 
     store = sample_store(get_config(ctx).data_dir)
-    with _source(scenario, hostlist, virtual=True) as (probe, nodes, racks, clock):
+    with _source(ctx, scenario, hostlist, virtual=True) as (probe, nodes, racks, clock):
         sampler = Sampler(
             probe, nodes, interval_s, clock, store=store, racks=racks, flush_every_s=flush_every_s
         )
@@ -215,13 +211,6 @@ def _tenants_option(func: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(dir_okay=False, exists=True, path_type=Path),
         help="JSON/YAML file mapping Slurm account (or Kubernetes namespace) -> tenant.",
     )(func)
-
-
-def run_slurm(argv: Sequence[str], env: Mapping[str, str]) -> str:
-    """Run a Slurm client command here (argv list, no shell); stdout, or a BackendError."""
-    from dcops.slurm.commands import SlurmCommands
-
-    return SlurmCommands(timeout_s=60.0).output(argv, env=env)
 
 
 @click.command()
@@ -293,6 +282,7 @@ def serve(
     tenants = _load_tenants(tenants_path)
     cache = None
     if jobs_from == "slurm":
+        run_slurm = _slurm(ctx)
         cache = AllocationCache(lambda: poll(run_slurm, tenants), every_s=jobs_interval_s)
     samples = sample_store(get_config(ctx).data_dir) if store else None
     extra = []
@@ -300,7 +290,7 @@ def serve(
         from dcops.cli.capacity_power import capacity_collector
 
         extra.append(capacity_collector(ctx, scenario, site_path))
-    with _source(scenario, hostlist, virtual=False) as (probe, nodes, racks, clock):
+    with _source(ctx, scenario, hostlist, virtual=False) as (probe, nodes, racks, clock):
         sampler = Sampler(
             probe,
             nodes,
@@ -374,7 +364,7 @@ def map_jobs(
         raise click.UsageError("FILE is required with --from slurm-json/scontrol/pods, else not")
     allocations: list[Allocation]
     if file is None:
-        allocations = poll(run_slurm, tenants)
+        allocations = poll(_slurm(ctx), tenants)
     else:
         text = _read_text(file)
         if source == "scontrol":

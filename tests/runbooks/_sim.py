@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from burnin.suite import sim_ports
 from dcops.actions import ActionSettings, Actuator, ExecContext, topology_of
-from dcops.cli.runbook_ports import HealthChecker, SimRecertifier
+from dcops.cli.runbook_ports import HealthChecker, SuiteRecertifier
 from dcops.node_actions import NodeActions
 from dcops.node_actions.stored import StoredNodeActions
 from dcops.sim.world import SimWorld, open_world, save_world
@@ -81,7 +83,7 @@ def sim_rig(
         requested_by="alice",
         node_actions=sched,
         checker=HealthChecker(world.fleet.runner, site),
-        recertifier=SimRecertifier(world.fleet),
+        recertifier=SuiteRecertifier(lambda *_: nullcontext(sim_ports(world.fleet))),
         limits=limits or Limits(),
         clock=world.fleet.clock.now,
         sleep=world.maintenance.sleep,
