@@ -42,7 +42,7 @@ def burnin(slurm: HostsSlurm, tmp_path: Path, *args: str) -> tuple[int, dict[str
 
 def _tcp_peers(pid: int) -> set[tuple[str, int]]:
     """Remote (address, port) of the established IPv4 TCP sockets of ``pid``'s namespace."""
-    peers = set()
+    peers: set[tuple[str, int]] = set()
     try:
         lines = Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]
     except OSError:
@@ -132,9 +132,7 @@ def _wait_state(slurm: HostsSlurm, node: str, want: str, timeout_s: float = 30) 
     return state
 
 
-def test_drain_and_resume_a_host_through_slurm_cli(
-    hosts_slurm: HostsSlurm, tmp_path: Path
-) -> None:
+def test_drain_and_resume_a_host_through_slurm_cli(hosts_slurm: HostsSlurm, tmp_path: Path) -> None:
     node = hosts_slurm.rig.racks["r02"][2]
     common = ("--node-actions", "slurm-cli", "--apply", "--json")
     try:

@@ -265,7 +265,9 @@ def hosts_slurm(hosts_rig: HostsRig) -> Iterator[HostsSlurm]:
     values: dict[str, str] = {}
     env = cluster_script("env")
     if "DCOPS_RIG_HOSTS_SLURM_CONF" not in env.stdout:
-        pytest.fail(f"scripts/test-cluster env failed (exit {env.returncode}): {env.stderr[-2000:]}")
+        pytest.fail(
+            f"scripts/test-cluster env failed (exit {env.returncode}): {env.stderr[-2000:]}"
+        )
     for line in env.stdout.splitlines():
         parts = shlex.split(line)
         if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
