@@ -244,8 +244,19 @@ def healed_hosts(hosts_rig: HostsRig) -> Iterator[HostsRig]:
     hosts_rig.heal_all()
 
 
+@pytest.fixture
+def hosts_slurm(hosts_slurm_session: HostsSlurm) -> HostsSlurm:
+    """Slurm on the rig's hosts, every slurmd running: a fault test of the hosts (``kill``,
+    ``die``) ends a host's slurmd too, and ``scripts/test-hosts heal`` restarts only its sshd;
+    ``up --hosts`` (idempotent) starts what is missing and waits for every node to answer."""
+    if cluster_script("status", "--hosts").returncode != 0:
+        up = cluster_script("up", "--hosts", timeout_s=UP_TIMEOUT_S)
+        assert up.returncode == 0, f"scripts/test-cluster up --hosts: {up.stderr[-3000:]}"
+    return hosts_slurm_session
+
+
 @pytest.fixture(scope="session")
-def hosts_slurm(hosts_rig: HostsRig) -> Iterator[HostsSlurm]:
+def hosts_slurm_session(hosts_rig: HostsRig) -> Iterator[HostsSlurm]:
     """Slurm on the rig's hosts (started for this session when needed and possible)."""
     started = False
     if cluster_script("status", "--hosts").returncode != 0:
