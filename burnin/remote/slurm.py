@@ -61,6 +61,13 @@ from dcops.slurm.commands import SlurmCommands
 #: sinfo compact states in which Slurm can hand a node to a job.
 USABLE_STATES = ("idle", "mix", "alloc", "comp", "resv", "plnd")
 _GRANTED = re.compile(r"Granted job allocation (\d+)")
+#: srun's words when a node's slurmd did not take a step (hung, gone, unreachable): the node's
+#: problem, not Slurm's. "Task launch ... failed on node NAME" names the node.
+_LAUNCH_FAILED = re.compile(
+    r"Application launch failed|Task launch for \S+ failed on node|"
+    r"Required node not available"
+)
+_LAUNCH_FAILED_ON = re.compile(r"Task launch for \S+ failed on node (\S+?):")
 _STEP_GRACE_S = 15.0  # srun start-up and teardown beyond the worker's own limit
 
 
@@ -257,6 +264,9 @@ class SlurmGemmEngine:
             seed=seed, timeout_s=limit, device=la.device, threads=la.threads,
         )  # fmt: skip
         res = la.step([node], tasks_per_node=1, command=command, timeout_s=limit, kind="gemm")
+        lost = launch_failure(res, [node])
+        if lost is not None:
+            raise lost
         return gemm_results(node, res)
 
 
@@ -309,7 +319,31 @@ class SlurmCollectiveEngine(BatchInThreads):
             kind="coll",
             env=env,
         )
+        lost = launch_failure(res, nodes)
+        if lost is not None:
+            raise lost
         return collective_results(compress(nodes), op, res, members)[0]
+
+
+def launch_failure(result: CommandResult, nodes: Sequence[str]) -> ConnectError | None:
+    """A ConnectError for the node whose slurmd did not take the step, else None.
+
+    srun says which node when it can (``Task launch for StepId=... failed on node n3``);
+    a step of one node names that node. A step over several nodes that failed without a
+    name stays the caller's (Slurm's) error: no node is blamed on a guess.
+    """
+    if result.ok:
+        return None
+    lines = [ln.strip() for ln in result.stderr.splitlines() if _LAUNCH_FAILED.search(ln)]
+    if not lines:
+        return None
+    for line in lines:
+        named = _LAUNCH_FAILED_ON.search(line)
+        if named and named.group(1) in nodes:
+            return ConnectError(named.group(1), f"its slurmd did not take the step: {line[:300]}")
+    if len(nodes) == 1:
+        return ConnectError(nodes[0], f"its slurmd did not take the step: {lines[-1][:300]}")
+    return None
 
 
 def by_node(members: Sequence[GpuRef]) -> dict[str, list[int]]:

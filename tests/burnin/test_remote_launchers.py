@@ -21,7 +21,7 @@ from burnin.remote import argv as cmd
 from burnin.remote.ports import choose_launcher
 from burnin.remote.rank import parse_map, torch_env
 from burnin.remote.results import collective_results, gemm_results, last_error_line
-from burnin.remote.slurm import SlurmGemmEngine, SlurmLauncher, by_node
+from burnin.remote.slurm import SlurmGemmEngine, SlurmLauncher, by_node, launch_failure
 from burnin.remote.ssh import SshCollectiveEngine
 from dcops.errors import (
     BackendError,
@@ -325,3 +325,33 @@ def test_slurm_launcher_salloc_failure_is_an_error_for_the_domain(tmp_path: Path
         with pytest.raises(SchedulerError, match="Unable to allocate"):
             la.job_for([node])
     assert sum(1 for c in runner.calls if "salloc" in c) == 1
+
+
+def test_a_step_no_slurmd_took_is_the_nodes_connect_error(tmp_path: Path) -> None:
+    """srun's launch failures (a hung or gone slurmd) are the node's: unreachable, not backend."""
+    hung = "srun: error: Application launch failed: Socket timed out on send/recv operation\n"
+    named = (
+        "srun: error: Task launch for StepId=3.1 failed on node n2: Communication connection "
+        "failure\nsrun: error: Application launch failed: Communication connection failure\n"
+    )
+    one = launch_failure(_result(1, "", hung), ["n1"])
+    assert isinstance(one, ConnectError) and one.host == "n1" and "Socket timed out" in str(one)
+    two = launch_failure(_result(1, "", named), ["n1", "n2", "n3"])
+    assert isinstance(two, ConnectError) and two.host == "n2"
+    # several nodes, none named: no node is blamed; other failures and successes: none either
+    assert launch_failure(_result(1, "", hung), ["n1", "n2"]) is None
+    assert launch_failure(_result(1, "", "srun: error: Unable to create step\n"), ["n1"]) is None
+    assert launch_failure(_result(0, "", hung), ["n1"]) is None
+    site = _site(tmp_path)
+    runner = ScriptedRunner(
+        {
+            "sinfo": _result(0, "n1|idle|10.0.0.1\n"),
+            "salloc": _result(0, "", "salloc: Granted job allocation 5\n"),
+            "srun": _result(1, "", hung),
+            "scancel": _result(0),
+        }
+    )
+    la = SlurmLauncher(site, ["n1"], runner=runner)
+    with pytest.raises(ConnectError, match="n1: its slurmd did not take the step"):
+        SlurmGemmEngine(la).run(site.gpus("n1"), dtype="fp32", duration_s=0.1, seed=1)
+    la.close()

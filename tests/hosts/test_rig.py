@@ -1,4 +1,5 @@
-"""``scripts/test-hosts`` itself: up is idempotent, down leaves nothing behind.
+"""``scripts/test-hosts`` and ``scripts/test-cluster up --hosts`` themselves: up is
+idempotent, down leaves nothing behind.
 
 A second, small rig (prefix ``mt``, one rack of two hosts on 10.77.1.0/24, a
 login user the rig creates) next to the session's, so the session's rig is
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rig.hosts import SCRIPT, describe, script
+from tests.rig.hosts import SCRIPT, cluster_script, describe, script
 
 pytestmark = [pytest.mark.hosts, pytest.mark.timeout(180)]
 
@@ -148,6 +149,70 @@ def _up_down_up(env: dict[str, str], rig_dir: Path) -> None:
     assert _leftovers(rig_dir) == []
 
 
+def _slurm(rig_dir: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv), env={**os.environ, "SLURM_CONF": str(rig_dir / "slurm/etc/slurm.conf")},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def _slurm_pids(rig_dir: Path) -> dict[str, str]:
+    run = rig_dir / "slurm" / "run"
+    return {p.name: p.read_text().strip() for p in sorted(run.glob("*.pid"))}
+
+
+def test_cluster_up_hosts_is_idempotent_and_down_leaves_nothing() -> None:
+    """``scripts/test-cluster up --hosts`` on the small ``mt`` rig (its slurmctld on port 26937)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set: the multi-host rig tests need root", pytrace=False)
+        pytest.skip("scripts/test-cluster up --hosts needs root")
+    env = {**_env(), "DCOPS_RIG_HOSTS_PORT": "26937"}
+    rig_dir = Path(env["DCOPS_HOSTS_DIR"])
+    try:
+        _cluster_up_down(env, rig_dir)
+    finally:
+        shutil.rmtree(rig_dir.parent, ignore_errors=True)
+
+
+def _cluster_up_down(env: dict[str, str], rig_dir: Path) -> None:
+    assert cluster_script("down", "--hosts", env=env, timeout_s=60).returncode == 0
+    assert cluster_script("status", "--hosts", env=env).returncode != 0
+    try:
+        first = cluster_script("up", "--hosts", env=env, timeout_s=120)
+        assert first.returncode == 0, first.stderr
+        assert "status --hosts: up" in first.stdout and "2/2 running" in first.stdout
+        pids = _slurm_pids(rig_dir)
+        assert sorted(pids) == ["slurmctld.pid", "slurmd-mt-r01-t01.pid", "slurmd-mt-r01-t02.pid"]
+        again = cluster_script("up", "--hosts", env=env, timeout_s=120)
+        assert again.returncode == 0, again.stderr
+        assert _slurm_pids(rig_dir) == pids  # nothing restarted
+        # a step on each host runs there: its hostname, its address
+        step = _slurm(rig_dir, "srun", "-N2", "bash", "-c", "echo $(hostname) $SLURM_NODEID")
+        assert step.returncode == 0, step.stderr
+        assert sorted(line.split()[0] for line in step.stdout.splitlines()) == [
+            "mt-r01-t01", "mt-r01-t02",
+        ]  # fmt: skip
+        addrs = _slurm(rig_dir, "sinfo", "-h", "-N", "-o", "%N %o")
+        assert addrs.stdout.split() == ["mt-r01-t01", "10.77.1.11", "mt-r01-t02", "10.77.1.12"]
+        # --keep: the Slurm part goes, the hosts stay
+        keep = cluster_script("down", "--hosts", "--keep", env=env, timeout_s=120)
+        assert keep.returncode == 0, keep.stderr
+        assert not (rig_dir / "slurm").exists()
+        assert script("status", env=env).returncode == 0
+        assert cluster_script("status", "--hosts", env=env).returncode != 0
+        assert cluster_script("up", "--hosts", env=env, timeout_s=120).returncode == 0
+        # a job left running: down cancels it and ends its processes too
+        job = _slurm(rig_dir, "sbatch", "-N1", "-w", "mt-r01-t02", "--wrap", "sleep 300")
+        assert job.returncode == 0, job.stderr
+    finally:
+        down = cluster_script("down", "--hosts", env=env, timeout_s=120)
+    assert down.returncode == 0, down.stderr
+    assert _leftovers(rig_dir) == []
+    assert cluster_script("status", "--hosts", env=env).returncode != 0
+    assert cluster_script("down", "--hosts", env=env, timeout_s=60).returncode == 0  # twice: fine
+
+
 def test_bad_settings_are_one_line_errors() -> None:
     proc = subprocess.run(
         [str(SCRIPT), "status"], env={**os.environ, "DCOPS_HOSTS_PREFIX": "Bad/Prefix"},
@@ -159,3 +224,12 @@ def test_bad_settings_are_one_line_errors() -> None:
     ]
     usage = subprocess.run([str(SCRIPT)], capture_output=True, text=True, timeout=30, check=False)
     assert usage.returncode == 2 and "test-hosts up" in usage.stderr
+    for args, line in [
+        (("up", "--hosts", "--slurm", "24.11"),
+         "test-cluster: error: up --hosts runs Debian's packaged Slurm 22.05 only, "
+         "not --slurm 24.11"),
+        (("down", "--bogus"), "test-cluster: error: down takes only --keep and --hosts"),
+        (("status", "--bogus"), "test-cluster: error: status takes only --hosts or --all"),
+    ]:  # fmt: skip
+        bad = cluster_script(*args)
+        assert (bad.returncode, bad.stderr.strip().splitlines()) == (1, [line]), args

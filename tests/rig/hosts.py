@@ -9,6 +9,12 @@ Hosts are network namespaces with their own address, hostname and sshd
 * otherwise skips, saying why -- unless ``CI`` is set: then a missing rig is a
   failure, never a skip.
 
+``hosts_slurm`` adds Slurm on those hosts (``scripts/test-cluster up --hosts``: one
+slurmd inside each host's namespace, NodeAddr its address, and a slurmctld they
+reach at the bridge's address): used as it is when ``scripts/test-cluster status
+--hosts`` says it is up, else started (root) and stopped at the end (``down
+--hosts --keep``: its Slurm only, the hosts stay as the ``hosts_rig`` found them).
+
 ``HostsRig.fault(host, kind, arg)`` injects a real fault inside a host's
 namespace (``scripts/test-hosts fault``); ``heal`` undoes it. Tests using the
 rig are marked ``@pytest.mark.hosts``; the ``healed_hosts`` fixture heals every
@@ -31,6 +37,7 @@ from dcops.remote.ssh_settings import SshSettings
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "test-hosts"
+CLUSTER_SCRIPT = REPO / "scripts" / "test-cluster"
 #: The caller's rig settings, captured before tests scrub DCOPS_* from the environment.
 _RIG_ENV = {k: v for k, v in os.environ.items() if k.startswith("DCOPS_HOSTS_")}
 UP_TIMEOUT_S = 120
@@ -144,8 +151,43 @@ class HostsRig:
         return False
 
 
+def cluster_script(
+    *args: str, timeout_s: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/test-cluster ARGS`` with the caller's (or the given) DCOPS_HOSTS_* settings."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DCOPS_HOSTS_")}
+    base.update(_RIG_ENV if env is None else env)
+    return subprocess.run(
+        [str(CLUSTER_SCRIPT), *args], env=base, capture_output=True, text=True,
+        timeout=timeout_s, check=False,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HostsSlurm:
+    """Slurm on the rig's hosts: its slurm.conf and a dcops config that points at it."""
+
+    rig: HostsRig
+    slurm_conf: Path
+    config: Path  # the rig's site and [ssh], and [slurm] conf = slurm_conf
+
+    def run(self, argv: list[str], timeout_s: float = 30) -> subprocess.CompletedProcess[str]:
+        """A Slurm client command against this cluster."""
+        return subprocess.run(
+            argv, env={**os.environ, "SLURM_CONF": str(self.slurm_conf)}, capture_output=True,
+            text=True, timeout=timeout_s, check=False,
+        )  # fmt: skip
+
+    def state(self, node: str) -> str:
+        """sinfo's long state of ``node`` (``idle``, ``drained``, ``idle*`` ...)."""
+        return self.run(["sinfo", "-h", "-N", f"--nodes={node}", "-o", "%T"]).stdout.strip()
+
+    def slurmd_pid(self, node: str) -> int:
+        return int((self.slurm_conf.parents[1] / "run" / f"slurmd-{node}.pid").read_text())
+
+
 def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
+    if os.environ.get("CI") or os.environ.get("DCOPS_RIG_REQUIRE") == "1":
         pytest.fail(f"CI is set and the multi-host rig is missing: {reason}", pytrace=False)
     pytest.skip(reason)
 
@@ -200,3 +242,57 @@ def healed_hosts(hosts_rig: HostsRig) -> Iterator[HostsRig]:
     """The rig, with every fault a test injected undone after it."""
     yield hosts_rig
     hosts_rig.heal_all()
+
+
+@pytest.fixture
+def hosts_slurm(hosts_slurm_session: HostsSlurm) -> HostsSlurm:
+    """Slurm on the rig's hosts, every slurmd running: a fault test of the hosts (``kill``,
+    ``die``) ends a host's slurmd too, and ``scripts/test-hosts heal`` restarts only its sshd;
+    ``up --hosts`` (idempotent) starts what is missing and waits for every node to answer."""
+    if cluster_script("status", "--hosts").returncode != 0:
+        up = cluster_script("up", "--hosts", timeout_s=UP_TIMEOUT_S)
+        assert up.returncode == 0, f"scripts/test-cluster up --hosts: {up.stderr[-3000:]}"
+    return hosts_slurm_session
+
+
+@pytest.fixture(scope="session")
+def hosts_slurm_session(hosts_rig: HostsRig) -> Iterator[HostsSlurm]:
+    """Slurm on the rig's hosts (started for this session when needed and possible)."""
+    started = False
+    if cluster_script("status", "--hosts").returncode != 0:
+        if os.geteuid() != 0:
+            _unavailable(
+                "Slurm on the multi-host rig is not up; starting it needs root: "
+                "scripts/test-cluster up --hosts"
+            )
+        up = cluster_script("up", "--hosts", timeout_s=UP_TIMEOUT_S)
+        if up.returncode != 0:
+            pytest.fail(
+                f"scripts/test-cluster up --hosts failed (exit {up.returncode}):\n"
+                f"{up.stderr[-4000:]}",
+                pytrace=False,
+            )
+        started = True
+    values: dict[str, str] = {}
+    env = cluster_script("env")
+    if "DCOPS_RIG_HOSTS_SLURM_CONF" not in env.stdout:
+        pytest.fail(
+            f"scripts/test-cluster env failed (exit {env.returncode}): {env.stderr[-2000:]}"
+        )
+    for line in env.stdout.splitlines():
+        parts = shlex.split(line)
+        if len(parts) == 2 and parts[0] == "export" and "=" in parts[1]:
+            key, value = parts[1].split("=", 1)
+            values[key] = value
+    slurm = HostsSlurm(
+        rig=hosts_rig,
+        slurm_conf=Path(values["DCOPS_RIG_HOSTS_SLURM_CONF"]),
+        config=Path(values["DCOPS_RIG_HOSTS_CONFIG"]),
+    )
+    try:
+        yield slurm
+    finally:
+        if started:
+            down = cluster_script("down", "--hosts", "--keep", timeout_s=120)
+            if down.returncode != 0:
+                pytest.fail(f"scripts/test-cluster down --hosts --keep failed:\n{down.stderr}")
