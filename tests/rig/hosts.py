@@ -188,7 +188,10 @@ class HostsSlurm:
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") or os.environ.get("DCOPS_RIG_REQUIRE") == "1":
-        pytest.fail(f"CI is set and the multi-host rig is missing: {reason}", pytrace=False)
+        pytest.fail(
+            f"CI or DCOPS_RIG_REQUIRE=1 is set and the multi-host rig is missing: {reason}",
+            pytrace=False,
+        )
     pytest.skip(reason)
 
 
