@@ -5,21 +5,12 @@ from __future__ import annotations
 from dcops.errors import InputError, SchedulerError
 from dcops.hostlist import expand
 from dcops.inventory import Site
-from dcops.ports import RemoteRunner
 from dcops.slurm.commands import SlurmCommands, first_line
 
 
-def partition_nodes(
-    partition: str,
-    *,
-    slurm_conf: str | None = None,
-    runner: RemoteRunner | None = None,
-    host: str = "localhost",
-    timeout_s: float = 30.0,
-) -> list[str]:
+def partition_nodes(partition: str, slurm: SlurmCommands, *, timeout_s: float = 30.0) -> list[str]:
     """The nodes of a Slurm partition (``sinfo -h -p P -o %N``), expanded."""
-    slurm = SlurmCommands(runner=runner, host=host, slurm_conf=slurm_conf, timeout_s=timeout_s)
-    result = slurm.run(["sinfo", "-h", "-p", partition, "-o", "%N"])
+    result = slurm.run(["sinfo", "-h", "-p", partition, "-o", "%N"], timeout_s=timeout_s)
     if not result.ok:
         raise SchedulerError(f"sinfo -p {partition}: {first_line(result.stderr, result.stdout)}")
     nodes: list[str] = []

@@ -13,7 +13,7 @@ from scheduler.guards import Resolver, realpath_resolver
 from scheduler.kubernetes.render import KubernetesSite, render_kubernetes
 from scheduler.slurm.render import SlurmSite, render_slurm
 from scheduler.spec import load_spec
-from scheduler.tenants.contract import BACKENDS, TenantContract, admit
+from scheduler.tenants.contract import SCHEDULER_KINDS, TenantContract, admit
 
 
 def render_for(
@@ -34,8 +34,8 @@ def render_for(
     schemas and the vendored upstream CRDs first (InputError when one is invalid);
     what was checked, and any deprecated API version, is appended to ``notes``.
     """
-    if backend not in BACKENDS:
-        raise UnknownNameError("backend", backend, BACKENDS)
+    if backend not in SCHEDULER_KINDS:
+        raise UnknownNameError("backend", backend, SCHEDULER_KINDS)
     if check and backend != "kubernetes":
         raise InputError("--check validates Kubernetes manifests: use it with --backend kubernetes")
     spec = load_spec(spec_path)

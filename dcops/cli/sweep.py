@@ -329,8 +329,7 @@ def _where(
         return site, site.nodes()
     if wiring.simulated and not (hostlist or rack_name or partition):
         everything = True
-    slurm_conf = wiring.cfg.slurm.conf
-    members = partition_nodes(partition, slurm_conf=slurm_conf) if partition else None
+    members = partition_nodes(partition, wiring.slurm()) if partition else None
     nodes = select_targets(
         site, hostlist=hostlist, rack=rack_name, partition_members=members, everything=everything
     )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dcops.cli.common import emit, get_config, json_option, progress_bar
-from dcops.errors import ExitCode, InputError, SchedulerError
+from dcops.errors import ExitCode, InputError
 
 if TYPE_CHECKING:
     from dcops.ports import GpuProbe
@@ -350,14 +350,8 @@ def map_jobs(
     """
     import time
 
-    from telemetry.jobmap import (
-        allocation_store,
-        allocations_from_json,
-        allocations_from_pods,
-        allocations_from_scontrol,
-        allocations_table,
-        poll,
-    )
+    from telemetry.jobmap import allocation_store, allocations_table, poll
+    from telemetry.jobmap.captured import allocations_from_text
 
     tenants = _load_tenants(tenants_path)
     if (source == "slurm") != (file is None):
@@ -366,25 +360,7 @@ def map_jobs(
     if file is None:
         allocations = poll(_slurm(ctx), tenants)
     else:
-        text = _read_text(file)
-        if source == "scontrol":
-            try:
-                allocations = allocations_from_scontrol(text, tenants)
-            except SchedulerError as exc:
-                raise InputError(f"{file}: {exc}") from exc
-        else:
-            from dcops.docload import load_json
-
-            doc = load_json(text, source=str(file))  # bounded: depth, big ints -> exit 2
-            if source == "pods":
-                if not isinstance(doc, Mapping):
-                    raise InputError(f"{file}: not a pod list (expected a JSON object)")
-                allocations = allocations_from_pods(doc, tenants)
-            else:
-                try:
-                    allocations = allocations_from_json(doc, tenants)
-                except SchedulerError as exc:
-                    raise InputError(f"{file}: {exc}") from exc
+        allocations = allocations_from_text(source, _read_text(file), tenants, name=str(file))
     store = allocation_store(get_config(ctx).data_dir)
     files = store.append(allocations_table(allocations, time.time()))
     rows = [

@@ -26,11 +26,11 @@ from __future__ import annotations
 import importlib
 import pwd
 import re
-import subprocess
 from typing import Any
 
-from dcops.errors import SchedulerError, UnknownNameError
+from dcops.errors import DcopsError, SchedulerError, UnknownNameError
 from dcops.jobstate import JobState
+from dcops.slurm.commands import SlurmCommands
 from scheduler.backends.base import (
     BackendFeature,
     JobStatus,
@@ -54,12 +54,12 @@ def _pyslurm() -> Any:
         raise SchedulerError(f"pyslurm is not importable: {exc}") from exc
 
 
-def installed_slurm_version() -> str | None:
+def installed_slurm_version(slurm: SlurmCommands | None = None) -> str | None:
+    """MAJOR.MINOR of the Slurm client here (``sbatch --version``), None when there is none."""
+    commands = slurm if slurm is not None else SlurmCommands(timeout_s=10.0)
     try:
-        out = subprocess.run(
-            ["sbatch", "--version"], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = commands.output(["sbatch", "--version"])
+    except DcopsError:
         return None
     match = re.search(r"(\d+)\.(\d+)", out)
     return f"{match.group(1)}.{match.group(2)}" if match else None

@@ -33,7 +33,10 @@ from scheduler.guards import (
 )
 from scheduler.spec import MAX_TIME_LIMIT_S, JobSpec, PriorityClass, decode_document
 
-BACKENDS = ("slurm", "kubernetes")
+#: The schedulers a tenant may be allowed (``allowed_backends``); each is served by one or
+#: more registered backends (:data:`scheduler.backends.base.BACKENDS`: slurm-cli, ...).
+SCHEDULER_KINDS = ("slurm", "kubernetes")
+
 #: GB200 NVL72: 18 compute trays (nodes) of 4 GPUs share one NVLink domain.
 NVL72_NODES_PER_DOMAIN = 18
 
@@ -51,7 +54,7 @@ class TenantContract:
     k8s_local_queue: str
     gpu_quota: int
     output_roots: tuple[str, ...]
-    allowed_backends: frozenset[str] = frozenset(BACKENDS)
+    allowed_backends: frozenset[str] = frozenset(SCHEDULER_KINDS)
     max_submissions_per_minute: int = 60
     max_pending_jobs: int = 1000
     max_nodes_per_job: int = 72
@@ -110,11 +113,11 @@ class TenantContract:
                 raise InputError(f"{where}: output_roots: {root!r} must be absolute and not '/'")
             if normalize_abs(root) != root.rstrip("/"):
                 raise InputError(f"{where}: output_roots: {root!r} is not normalized")
-        unknown = set(self.allowed_backends) - set(BACKENDS)
+        unknown = set(self.allowed_backends) - set(SCHEDULER_KINDS)
         if unknown or not self.allowed_backends:
             raise InputError(
                 f"{where}: allowed_backends: {sorted(unknown) or 'none'} "
-                f"(known: {', '.join(BACKENDS)})"
+                f"(known: {', '.join(SCHEDULER_KINDS)})"
             )
 
     @property

@@ -173,3 +173,19 @@ def test_sweeps_never_resume_a_burnin_drain_and_operator_redrains_survive(
     assert wait_until(lambda: slurm.states([sdc])[sdc].in_service, timeout_s=20)
     assert slurm.states([slow])[slow].reason == "RMA 4711"
     assert as_json(dcops(tmp_path, slurm_cluster, "audit", "verify", "--json"))["ok"]
+
+
+def test_sweep_partition_reads_the_configured_slurm(
+    tmp_path: Path, slurm_cluster: SlurmCluster
+) -> None:
+    """``sweep --partition`` asks the Slurm of config ``[slurm] conf`` (through the wiring)."""
+    clean = _scenario(tmp_path, "clean.yaml", [])
+    proc = dcops(tmp_path, slurm_cluster, "sweep", "--sim", clean, "--partition", "batch",
+                 "--no-lock", "--json")  # fmt: skip
+    assert proc.returncode in (0, 1), proc.stderr
+    swept = {n["node"] for n in as_json(proc)["nodes"]}
+    in_site = {f"sim-r01-t{t:02d}" for t in range(1, 19)}
+    assert swept and swept == set(slurm_cluster.nodes) & in_site
+    proc = dcops(tmp_path, slurm_cluster, "sweep", "--sim", clean, "--partition", "no-such",
+                 "--no-lock", "--json")  # fmt: skip
+    assert proc.returncode == 2 and "no-such" in proc.stderr

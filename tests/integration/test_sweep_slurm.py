@@ -16,6 +16,7 @@ import pytest
 
 from dcops.node_actions import SlurmCliNodeActions
 from dcops.sim import Fault, SimFleet
+from dcops.slurm.commands import SlurmCommands
 from dcops.store import AuditLog, Store
 from health.base import get_check
 from health.sweep import SweepOptions, SweepPorts, run_sweep
@@ -97,5 +98,5 @@ def test_xid79_drains_then_resumes_and_admin_drain_is_left_alone(
 
 
 def test_partition_nodes_from_sinfo(slurm_cluster: SlurmCluster) -> None:
-    nodes = partition_nodes("batch", slurm_conf=str(slurm_cluster.slurm_conf))
+    nodes = partition_nodes("batch", SlurmCommands(slurm_conf=str(slurm_cluster.slurm_conf)))
     assert nodes == list(slurm_cluster.nodes)
