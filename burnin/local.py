@@ -15,18 +15,21 @@ from dcops.inventory.local import detect_gpus, local_hostname, local_site
 from dcops.ports import GpuProbe
 
 
-def _nvml_probe(closers: list[Callable[[], Any]]) -> GpuProbe | None:
+def _nvml_probe(on_close: Callable[[Callable[[], Any]], Any]) -> GpuProbe | None:
     try:
         from dcops.nvml.probe import NvmlProbe
     except ImportError:  # pragma: no cover - the NVML adapter ships with dcops
         return None
     probe = NvmlProbe()
-    closers.append(probe.close)
+    on_close(probe.close)
     return probe
 
 
-def local_ports(*, ranks: int = 2, closers: list[Callable[[], Any]]) -> SuitePorts:
-    """Ports for this machine. With GPUs: CUDA + NVML probe; without: ``ranks`` CPU ranks."""
+def local_ports(*, ranks: int = 2, on_close: Callable[[Callable[[], Any]], Any]) -> SuitePorts:
+    """Ports for this machine. With GPUs: CUDA + NVML probe; without: ``ranks`` CPU ranks.
+
+    ``on_close`` registers what must be closed when the ports are done (the NVML probe).
+    """
     gpus = detect_gpus()
     host = local_hostname()
     if gpus.count:
@@ -35,7 +38,7 @@ def local_ports(*, ranks: int = 2, closers: list[Callable[[], Any]]) -> SuitePor
             site=site,
             gemm=TorchGemmEngine(device="cuda", hostname=host),
             collectives=TorchCollectiveEngine(device="cuda", hostname=host),
-            probe=_nvml_probe(closers),
+            probe=_nvml_probe(on_close),
             backend="local-cuda",
         )
     site = local_site(gpus, hostname=host, cpu_ranks=ranks)

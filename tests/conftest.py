@@ -16,7 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data"
 
 
-def shared_fixture(relpath: str) -> Path:
+def data_file(relpath: str) -> Path:
     """A captured real output under tests/data; a missing file is a failure, never a skip."""
     path = FIXTURES / relpath
     if not path.exists():

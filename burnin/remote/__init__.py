@@ -2,7 +2,7 @@
 
 ::
 
-    ports = remote_ports(site, nodes, RemoteOptions(launcher="slurm"), closers=closers)
+    ports = remote_ports(site, nodes, RemoteOptions(launcher="slurm"), on_close=stack.callback)
     run = run_suite(ports, thresholds, SuiteOptions(nodes=tuple(nodes)))
 
 * :mod:`burnin.remote.argv`: pure argv builders (workers, salloc, srun, env);

@@ -68,14 +68,16 @@ def remote_ports(
     nodes: Sequence[str],
     options: RemoteOptions,
     *,
-    closers: list[Callable[[], Any]],
+    on_close: Callable[[Callable[[], Any]], Any],
     ssh_runner: Callable[[], RemoteRunner] | None = None,
     address: Callable[[str], str] | None = None,
 ) -> SuitePorts:
     """Ports running workers on ``nodes`` through the chosen launcher.
 
-    ``ssh_runner`` makes the runner for ``ssh`` (the CLI's: SshRunner from config);
-    ``address`` turns a node name into the address ranks rendezvous at (ssh).
+    ``on_close`` registers what must be closed when the ports are done (the Slurm
+    allocations, an SSH runner made here). ``ssh_runner`` makes the runner for ``ssh``
+    (the CLI's: SshRunner from config, closed by its maker); ``address`` turns a node
+    name into the address ranks rendezvous at (ssh).
     """
     launcher = choose_launcher(options.launcher, options.slurm_conf)
     if launcher == "slurm":
@@ -85,7 +87,7 @@ def remote_ports(
             site, nodes, options=options.slurm, slurm_conf=options.slurm_conf,
             python=options.python, device=options.device, threads=options.threads,
         )  # fmt: skip
-        closers.append(la.close)
+        on_close(la.close)
         return SuitePorts(
             site=site,
             gemm=SlurmGemmEngine(la),
@@ -95,15 +97,15 @@ def remote_ports(
         )
     from burnin.remote.ssh import SshCollectiveEngine, SshGemmEngine
 
+    runner: RemoteRunner
     if ssh_runner is None:
         from dcops.remote.ssh import SshRunner
 
-        runner: RemoteRunner = SshRunner()
+        made = SshRunner()
+        on_close(made.close)
+        runner = made
     else:
         runner = ssh_runner()
-    close = getattr(runner, "close", None)
-    if callable(close):
-        closers.append(close)
     common: dict[str, Any] = {
         "python": options.python, "device": options.device, "threads": options.threads,
         "env": options.env,

@@ -32,9 +32,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -112,13 +111,17 @@ class RemoteBurnin:
     duration_s: float | None = None
 
 
-class Wiring:
-    """The ports of one command for one :class:`Where`, built on first use, closed on exit."""
+class Wiring(ExitStack):
+    """The ports of one command for one :class:`Where`, built on first use, closed on exit.
+
+    An :class:`contextlib.ExitStack`: what a port opens is closed, last first, when the
+    ``with`` block ends (every closer runs even when one fails).
+    """
 
     def __init__(self, cfg: Config, where: Where) -> None:
+        super().__init__()
         self.cfg = cfg
         self.where = where
-        self._closers: list[Callable[[], Any]] = []
         self._audit: AuditLog | None = None
         self._fleet: SimFleet | None = None
         self._world: SimWorld | None = None
@@ -131,24 +134,9 @@ class Wiring:
 
         return cls(get_config(ctx), where)
 
-    def __enter__(self) -> Wiring:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def on_close(self, close: Callable[[], Any]) -> None:
-        self._closers.append(close)
-
-    def close(self) -> None:
-        closers, self._closers = self._closers, []
-        for close in reversed(closers):
-            close()
+        """Call ``close`` when the wiring closes."""
+        self.callback(close)
 
     @property
     def simulated(self) -> bool:
@@ -271,8 +259,7 @@ class Wiring:
         """Runs argv lists on nodes: the simulator's, this machine's, or SSH."""
         if self._runner is None:
             if self.where.mode is Mode.SIM:
-                fleet = self._world.fleet if self._world is not None else self.fleet()
-                self._runner = fleet.runner
+                self._runner = self.fleet().runner
             elif self.where.mode is Mode.LOCAL:
                 from dcops.remote.local import LocalRunner
 
@@ -386,7 +373,7 @@ class Wiring:
         elif self.where.mode is Mode.LOCAL:
             from burnin.local import local_ports
 
-            ports = local_ports(ranks=ranks, closers=self._closers)
+            ports = local_ports(ranks=ranks, on_close=self.on_close)
         else:
             ports = self._remote_burnin(nodes, remote or RemoteBurnin())
         self.use_site(ports.site)
@@ -414,7 +401,7 @@ class Wiring:
             site,
             nodes if nodes is not None else site.nodes(),
             options,
-            closers=self._closers,
+            on_close=self.on_close,
             ssh_runner=self.ssh_runner,
             address=self.address,
         )

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from dcops.cli.burnin import burnin
 from dcops.errors import InputError
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
 
 def _root() -> click.Group:
@@ -25,11 +25,11 @@ def _invoke(*args: str) -> click.testing.Result:
 
 
 def _nccl(name: str) -> str:
-    return str(shared_fixture(f"burnin/nccl-tests/{name}"))
+    return str(data_file(f"burnin/nccl-tests/{name}"))
 
 
 def _dcgm(name: str) -> str:
-    return str(shared_fixture(f"burnin/dcgm/{name}"))
+    return str(data_file(f"burnin/dcgm/{name}"))
 
 
 def test_nccl_json_contract_multi_run_file() -> None:

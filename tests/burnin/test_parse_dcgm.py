@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from dcops.dcgm.diag import DcgmDiagResult, normalize_status, parse_dcgm_diag
 from dcops.errors import InputError
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
 DCGM = "burnin/dcgm"
 
 
 def _parse(name: str) -> DcgmDiagResult:
-    path = shared_fixture(f"{DCGM}/{name}")
+    path = data_file(f"{DCGM}/{name}")
     return parse_dcgm_diag(path.read_text(), source=path.name)
 
 

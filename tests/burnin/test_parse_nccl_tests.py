@@ -13,14 +13,14 @@ from hypothesis import strategies as st
 
 from burnin.parsers.nccl_tests import NcclTestRun, parse_nccl_tests
 from dcops.errors import InputError
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
 NCCL = "burnin/nccl-tests"
 GIB = 1 << 30
 
 
 def _load(name: str) -> tuple[str, Path]:
-    path = shared_fixture(f"{NCCL}/{name}")
+    path = data_file(f"{NCCL}/{name}")
     return path.read_text(), path
 
 
@@ -646,7 +646,7 @@ def test_any_wrong_value_fails_the_run(data: st.DataObject) -> None:
 
 
 def _a3mega() -> str:
-    return shared_fixture(f"{NCCL}/nccl_allreduce_h100_2node_16gpu_a3mega.txt").read_text()
+    return data_file(f"{NCCL}/nccl_allreduce_h100_2node_16gpu_a3mega.txt").read_text()
 
 
 def test_validation_disabled_is_not_a_pass_even_with_zero_wrong() -> None:

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
-LANL = shared_fixture("failures/lanl_systems_8_23.csv")
+LANL = data_file("failures/lanl_systems_8_23.csv")
 
 
 def dcops(db: Path, *args: str) -> subprocess.CompletedProcess[str]:

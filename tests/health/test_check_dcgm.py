@@ -6,7 +6,7 @@ import json
 
 from dcops.measurements import CommandResult
 from health.base import CheckResult, CheckStatus, NodeFacts, get_check
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
 DCGM = "burnin/dcgm"
 FACTS = NodeFacts("n1", "gb200-nvl72", 4)
@@ -32,7 +32,7 @@ def test_not_installed_is_ok_with_message() -> None:
 
 
 def test_dcgm4_json_fixture_persistence_mode_fails_gpu0() -> None:
-    text = shared_fixture(f"{DCGM}/dcgmi_diag_r1_json_dcgm4.2.3_gb10.json").read_text()
+    text = data_file(f"{DCGM}/dcgmi_diag_r1_json_dcgm4.2.3_gb10.json").read_text()
     (res,) = judge(text, rc=226)
     assert (res.status, res.gpu, res.fatal) == (CheckStatus.FAIL, 0, False)
     assert res.metric == "dcgm_software"
@@ -41,7 +41,7 @@ def test_dcgm4_json_fixture_persistence_mode_fails_gpu0() -> None:
 
 
 def test_dcgm3_text_fixture_all_pass_is_ok() -> None:
-    text = shared_fixture(f"{DCGM}/dcgmi_diag_r4_text_and_nvlink_meta_gcm.txt").read_text()
+    text = data_file(f"{DCGM}/dcgmi_diag_r4_text_and_nvlink_meta_gcm.txt").read_text()
     (res,) = judge(text)
     assert res.status is CheckStatus.OK
     assert "Memtest" in res.message and "SM Stress" in res.message

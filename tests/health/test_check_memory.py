@@ -6,7 +6,7 @@ from dcops.measurements import CommandResult
 from health.base import CheckResult, CheckStatus, NodeFacts, get_check
 from health.checks._smi import parse_smi
 from health.checks.memory import memory_fields
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
 SMI = "burnin/nvidia-smi"
 FACTS = NodeFacts(node="n1", sku="gb200-nvl72", expected_gpus=8)
@@ -61,7 +61,7 @@ def judge(stdout: str, facts: NodeFacts = FACTS) -> list[CheckResult]:
 
 
 def test_good_retired_pages_fixture_parses_and_is_ok() -> None:
-    text = shared_fixture(f"{SMI}/nvidia_smi_q_retired_pages_8gpu_aznhc.txt").read_text()
+    text = data_file(f"{SMI}/nvidia_smi_q_retired_pages_8gpu_aznhc.txt").read_text()
     log = parse_smi(text)
     assert log.format == "text"
     assert log.top["driver version"] == "535.86.10"
@@ -75,7 +75,7 @@ def test_good_retired_pages_fixture_parses_and_is_ok() -> None:
 
 
 def test_bad_retired_pages_fixture_values_and_findings() -> None:
-    text = shared_fixture(f"{SMI}/nvidia_smi_q_retired_pages_8gpu_BAD_aznhc.txt").read_text()
+    text = data_file(f"{SMI}/nvidia_smi_q_retired_pages_8gpu_BAD_aznhc.txt").read_text()
     mems = [memory_fields(g, "text") for g in parse_smi(text).gpus]
     assert [(m.retired_sbe, m.retired_dbe, m.retirement_pending) for m in mems] == [
         (60, 5, False),
@@ -97,7 +97,7 @@ def test_bad_retired_pages_fixture_values_and_findings() -> None:
 
 
 def test_retired_pages_threshold_is_overridable() -> None:
-    text = shared_fixture(f"{SMI}/nvidia_smi_q_retired_pages_8gpu_BAD_aznhc.txt").read_text()
+    text = data_file(f"{SMI}/nvidia_smi_q_retired_pages_8gpu_BAD_aznhc.txt").read_text()
     facts = NodeFacts("n1", "gb200-nvl72", 8, thresholds={"memory_retired_pages_max": 5})
     fails = {r.gpu for r in judge(text, facts) if r.status is CheckStatus.FAIL}
     assert fails == {0, 1, 3, 5, 7}

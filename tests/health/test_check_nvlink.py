@@ -11,7 +11,7 @@ from health.checks.nvlink import (
     parse_nvlink_errors,
     parse_nvlink_status,
 )
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
 SMI = "burnin/nvidia-smi"
 A100 = NodeFacts(node="n1", sku="a100-unknown", expected_gpus=8)
@@ -55,7 +55,7 @@ def judge(
 
 
 def test_good_fixture_twelve_links_at_25() -> None:
-    text = shared_fixture(f"{SMI}/nvidia_smi_nvlink_status_good_a100_aznhc.txt").read_text()
+    text = data_file(f"{SMI}/nvidia_smi_nvlink_status_good_a100_aznhc.txt").read_text()
     (gpu,) = parse_nvlink_status(text)
     assert (gpu.index, gpu.name) == (7, "NVIDIA A100-SXM4-80GB")
     assert gpu.links == {i: 25.0 for i in range(12)}
@@ -67,7 +67,7 @@ def test_good_fixture_twelve_links_at_25() -> None:
 
 
 def test_bad_fixture_all_links_inactive_fails() -> None:
-    text = shared_fixture(f"{SMI}/nvidia_smi_nvlink_status_bad_a100_aznhc.txt").read_text()
+    text = data_file(f"{SMI}/nvidia_smi_nvlink_status_bad_a100_aznhc.txt").read_text()
     (gpu,) = parse_nvlink_status(text)
     assert (gpu.index, gpu.all_inactive, gpu.links) == (6, True, {})
     (bad,) = judge(text)

@@ -1,4 +1,4 @@
-"""parse_nodes_json on captured real outputs of several Slurm releases (shared/fixtures/slurm)."""
+"""parse_nodes_json on captured real outputs of several Slurm releases (tests/data/slurm)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import pytest
 
 from dcops.errors import SchedulerError
 from dcops.node_actions.slurm_json import normalize_states, parse_nodes_json
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
 RESTD_VERSIONS = ["23.11/0.0.40", "24.05/0.0.41", "24.11/0.0.42", "25.05/0.0.43", "25.11/0.0.44"]
 
 
 def _load(relpath: str) -> str:
-    return shared_fixture(f"slurm/{relpath}").read_text()
+    return data_file(f"slurm/{relpath}").read_text()
 
 
 @pytest.mark.parametrize("version", RESTD_VERSIONS)

@@ -23,7 +23,7 @@ from scheduler.backends.slurm_rest import (
 from scheduler.slurm.render import SlurmSite, render_slurm
 from scheduler.spec import spec_from_dict
 from scheduler.tenants.contract import TenantContract, admit
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 from tests.scheduler.conftest import make_tenant, spec_doc
 
 RELEASES = [("23.11", "0.0.40"), ("24.05", "0.0.41"), ("24.11", "0.0.42"), ("25.11", "0.0.44")]
@@ -31,7 +31,7 @@ SECRET = "eyJhbGciOi.secret-token-value"
 
 
 def restd(release: str, version: str, name: str) -> Any:
-    path = shared_fixture(f"slurm/slurmrestd/{release}/{version}/{name}")
+    path = data_file(f"slurm/slurmrestd/{release}/{version}/{name}")
     return json.loads(path.read_text())
 
 
@@ -74,7 +74,7 @@ def tenant_owning(root: Path, doc: Any) -> TenantContract:
     ("release", "expected"), [("24.05", "0.0.41"), ("24.11", "0.0.42"), ("25.11", "0.0.44")]
 )
 def test_version_detected_from_real_openapi(release: str, expected: str) -> None:
-    doc = json.loads(shared_fixture(f"slurm/slurmrestd/{release}/openapi-v3.json").read_text())
+    doc = json.loads(data_file(f"slurm/slurmrestd/{release}/openapi-v3.json").read_text())
     assert pick_version(versions_in_openapi(doc)) == expected
 
 
@@ -136,7 +136,7 @@ def test_option_restd_cannot_express_is_refused(root: Path) -> None:
 @pytest.mark.parametrize("release", ["24.05", "24.11", "25.05", "25.11"])
 def test_segment_size_where_the_real_schemas_have_it(release: str) -> None:
     """The version rule for segment_size matches every captured slurmrestd schema."""
-    doc = json.loads(shared_fixture(f"slurm/slurmrestd/{release}/openapi-v3.json").read_text())
+    doc = json.loads(data_file(f"slurm/slurmrestd/{release}/openapi-v3.json").read_text())
     schemas = doc["components"]["schemas"]
     versions = [n.split("_")[0].lstrip("v") for n in schemas if n.endswith("_job_desc_msg")]
     assert versions
@@ -219,7 +219,7 @@ def test_expired_or_invalid_token_is_an_error_without_the_token(root: Path) -> N
 
 
 def test_detects_version_then_submits_as_the_tenant(root: Path) -> None:
-    openapi = json.loads(shared_fixture("slurm/slurmrestd/24.11/openapi-v3.json").read_text())
+    openapi = json.loads(data_file("slurm/slurmrestd/24.11/openapi-v3.json").read_text())
     server = FakeServer(
         {
             ("GET", "/openapi/v3"): (200, openapi),

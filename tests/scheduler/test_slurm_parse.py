@@ -21,7 +21,7 @@ from dcops.slurm.parse import (
     parse_text_jobs,
     response_errors,
 )
-from tests.conftest import FIXTURES, shared_fixture
+from tests.conftest import FIXTURES, data_file
 
 SLURM = FIXTURES / "slurm"
 STATES = {
@@ -41,7 +41,7 @@ NODE_STATES = {"IDLE", "MIXED", "ALLOCATED", "DOWN", "PLANNED", "FUTURE", "UNKNO
 
 
 def _load(rel: str) -> Any:
-    return json.loads(shared_fixture(f"slurm/{rel}").read_text())
+    return json.loads(data_file(f"slurm/{rel}").read_text())
 
 
 def _files(key: str) -> list[str]:
@@ -174,7 +174,7 @@ def test_node_shapes() -> None:
 
 
 def _firecrest(name: str) -> tuple[str, list[str]]:
-    data = json.loads(shared_fixture(f"slurm/firecrest_mocked_cli/{name}").read_text())
+    data = json.loads(data_file(f"slurm/firecrest_mocked_cli/{name}").read_text())
     match = re.search(r"--(?:Format|format)='([^']+)'", data["command"])
     assert match
     return data["stdout"], fields_of_format(match.group(1))

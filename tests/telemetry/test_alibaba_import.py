@@ -14,7 +14,7 @@ import pytest
 from dcops.errors import InputError, LocatedInputError, UnknownNameError
 from telemetry.importers import ImportOptions, JobImporter, get_importer, importer_names
 from telemetry.jobs import COLUMNS, conform
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
 POD_LIST = "traces/alibaba_gpu_v2023/openb_pod_list_default.csv"
 HEADER = (
@@ -93,7 +93,7 @@ def test_small_file_maps_every_field(tmp_path: Path) -> None:
 
 
 def test_real_trace_matches_csv_module_counts() -> None:
-    path = shared_fixture(POD_LIST)
+    path = data_file(POD_LIST)
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     jobs = read(path)

@@ -18,7 +18,7 @@ from dcops.cli.telemetry import telemetry
 from dcops.config import Config
 from dcops.errors import InputError, UnknownNameError
 from telemetry.jobs import STATES
-from tests.conftest import REPO, shared_fixture
+from tests.conftest import REPO, data_file
 from tests.telemetry.test_alibaba_import import GOOD_ROWS, HEADER, POD_LIST, write
 
 
@@ -37,7 +37,7 @@ def invoke(data_dir: Path | None, *args: str) -> Result:
 
 
 def test_import_then_report_the_alibaba_trace(tmp_path: Path) -> None:
-    path = shared_fixture(POD_LIST)
+    path = data_file(POD_LIST)
     data = tmp_path / "data"
     done = invoke(data, "import", "alibaba-gpu-2023", str(path))
     assert done.exit_code == 0, done.output

@@ -19,7 +19,7 @@ from dcops.cli.telemetry_collect import collect, map_jobs
 from dcops.errors import InputError
 from telemetry.collect import sample_store
 from telemetry.jobmap import allocation_store, read_allocations
-from tests.conftest import REPO, shared_fixture
+from tests.conftest import REPO, data_file
 
 DEMO = str(REPO / "examples" / "scenarios" / "demo.yaml")
 
@@ -59,7 +59,7 @@ def test_collect_unreachable_node_exits_1(tmp_path: Path) -> None:
 
 
 def test_map_jobs_from_files(tmp_path: Path) -> None:
-    squeue = shared_fixture("slurm/slurmrestd/24.11/0.0.42/slurm-job-gpus-multi-nodes.json")
+    squeue = data_file("slurm/slurmrestd/24.11/0.0.42/slurm-job-gpus-multi-nodes.json")
     tenants = tmp_path / "tenants.yaml"
     tenants.write_text("biology: bio-lab\n")
     result = invoke(

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from dcops.cli.telemetry import import_
 from dcops.cli.telemetry_report import energy, html_option, write_stability_html
 from dcops.config import Config
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 from tests.telemetry.energy_sim import simulated_day
 
 
@@ -141,7 +141,7 @@ def test_energy_report_errors(tmp_path: Path) -> None:
 
 
 def test_import_sacct_then_stability_html(tmp_path: Path) -> None:
-    fixture = shared_fixture("slurm/slurmrestd/25.11/0.0.44/slurmdb-job-failed.json")
+    fixture = data_file("slurm/slurmrestd/25.11/0.0.44/slurmdb-job-failed.json")
     done = invoke(tmp_path, "import", "sacct", str(fixture), "--json")
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["by_state"]["failed"] == 1

@@ -21,7 +21,7 @@ from telemetry.jobmap import (
     holder,
     poll,
 )
-from tests.conftest import FIXTURES, shared_fixture
+from tests.conftest import FIXTURES, data_file
 from tests.rig.slurm import SlurmCluster, wait_until
 
 RESTD = FIXTURES / "slurm" / "slurmrestd"
@@ -63,7 +63,7 @@ def _expected_from_raw(job: Mapping[str, object]) -> set[tuple[str, int]]:
 
 @pytest.mark.parametrize("path", GPU_JOB_FILES, ids=lambda p: str(p.relative_to(RESTD)))
 def test_every_slurmrestd_release(path: Path) -> None:
-    doc = json.loads(shared_fixture(str(path.relative_to(FIXTURES))).read_text())
+    doc = json.loads(data_file(str(path.relative_to(FIXTURES))).read_text())
     allocations = allocations_from_json(doc, {"optic": "tenant-optic"})
     for job in doc["jobs"]:
         mine = [a for a in allocations if a.job_id == str(job["job_id"])]
@@ -83,7 +83,7 @@ def test_every_slurmrestd_release(path: Path) -> None:
 
 
 def test_multi_node_multi_type_job() -> None:
-    path = shared_fixture("slurm/slurmrestd/23.11/0.0.40/slurm-job-gpus-multi-nodes.json")
+    path = data_file("slurm/slurmrestd/23.11/0.0.40/slurm-job-gpus-multi-nodes.json")
     allocations = allocations_from_json(json.loads(path.read_text()))
     assert sorted((a.node, a.gpu) for a in allocations) == [
         (n, i) for n in ("ia1", "ia2") for i in range(6)
@@ -92,7 +92,7 @@ def test_multi_node_multi_type_job() -> None:
 
 
 def test_v0041_node_names_come_from_job_resources() -> None:
-    path = shared_fixture("slurm/slurmrestd/24.05/0.0.41/slurm-job-gpus-per-node.json")
+    path = data_file("slurm/slurmrestd/24.05/0.0.41/slurm-job-gpus-per-node.json")
     doc = json.loads(path.read_text())
     doc["jobs"][0]["nodes"] = "ignored-[1-2]"  # allocation order wins over the hostlist
     allocations = allocations_from_json(doc)
@@ -100,7 +100,7 @@ def test_v0041_node_names_come_from_job_resources() -> None:
 
 
 def test_slurm_2108_squeue_json_holds_no_gpu_jobs() -> None:
-    path = shared_fixture("slurm/cli_json/rivosinc/squeue_--json_slurm-21.08.5_v0.0.37.json")
+    path = data_file("slurm/cli_json/rivosinc/squeue_--json_slurm-21.08.5_v0.0.37.json")
     assert allocations_from_json(json.loads(path.read_text())) == []
 
 
@@ -111,7 +111,7 @@ def test_slurmdb_jobs_without_gpu_tres_give_nothing() -> None:
 
 
 def test_slurmdb_job_with_gpu_tres_is_node_level() -> None:
-    path = shared_fixture("slurm/slurmrestd/25.05/0.0.43/slurmdb-job-gpus-multi-nodes.json")
+    path = data_file("slurm/slurmrestd/25.05/0.0.43/slurmdb-job-gpus-multi-nodes.json")
     doc = json.loads(path.read_text())
     job = doc["jobs"][0]
     job["tres"]["allocated"].append({"type": "gres", "name": "gpu", "id": 1001, "count": 8})

@@ -14,9 +14,9 @@ import pytest
 from dcops.errors import InputError, UnknownNameError
 from telemetry.importers import ImportOptions, get_importer, importer_names
 from telemetry.importers.sacct import SacctImporter, records_from_doc
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 
-ROOT = shared_fixture("slurm/slurmrestd")
+ROOT = data_file("slurm/slurmrestd")
 FIXTURES = sorted(ROOT.glob("*/*/slurmdb-job-*.json"))
 
 

@@ -24,7 +24,7 @@ from telemetry.stability import (
     size_bucket,
     stability_report,
 )
-from tests.conftest import shared_fixture
+from tests.conftest import data_file
 from tests.telemetry.test_alibaba_import import POD_LIST
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -273,7 +273,7 @@ PHASE_TO_STATE = {
 
 
 def test_report_reproduces_the_alibaba_trace_counts() -> None:
-    path: Path = shared_fixture(POD_LIST)
+    path: Path = data_file(POD_LIST)
     # Expected numbers straight from the CSV, with the csv module only.
     pods: Counter[str] = Counter()
     gpu_milli: Counter[str] = Counter()  # GPUs requested, in thousandths
