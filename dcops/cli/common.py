@@ -107,7 +107,8 @@ def load_current_site(ctx: click.Context, site_path: str | None) -> Site:
     """The site named by --site, else by config, else the embedded local default."""
     from dcops.cli.wiring import Mode, Where, Wiring
 
-    return Wiring.of(ctx, Where(Mode.SSH, site_path=site_path)).site()
+    with Wiring.of(ctx, Where(Mode.SSH, site_path=site_path)) as wiring:
+        return wiring.site()
 
 
 def open_store(ctx: click.Context) -> Store:

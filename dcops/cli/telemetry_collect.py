@@ -83,7 +83,8 @@ def _slurm(ctx: click.Context) -> Callable[[Sequence[str], Mapping[str, str]], s
     """Slurm's client commands here (argv list, no shell; config ``[slurm] conf``)."""
     from dcops.cli.wiring import Mode, Where, Wiring
 
-    slurm = Wiring.of(ctx, Where(Mode.LOCAL)).slurm(timeout_s=60.0)
+    with Wiring.of(ctx, Where(Mode.LOCAL)) as wiring:  # SlurmCommands hold nothing open
+        slurm = wiring.slurm(timeout_s=60.0)
     return lambda argv, env: slurm.output(argv, env=env)
 
 
